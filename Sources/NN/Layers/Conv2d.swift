@@ -1,0 +1,95 @@
+import Kernels
+
+/// A 2-D convolution with stride 1, square kernels and zero padding, as PyTorch's `nn.Conv2d`.
+///
+/// Shapes: input (N, Cin, H, W) → output (N, Cout, H + 2p − k + 1, W + 2p − k + 1);
+/// weight (Cout, Cin, k, k); bias (Cout).
+///
+/// Forward:   y[n,o,y,x] = b[o] + Σ_{c,i,j} w[o,c,i,j] · in[n,c,y+i−p,x+j−p]
+/// Backward:  each weight touched every output position, so its gradient sums over them:
+///            ∂L/∂w[o,c,i,j] = Σ_{n,y,x} ∂L/∂y[n,o,y,x] · in[n,c,y+i−p,x+j−p],  ∂L/∂b[o] = Σ_{n,y,x} ∂L/∂y[n,o,y,x];
+///            each input pixel fed k×k outputs per output channel, so
+///            ∂L/∂in[n,c,iy,ix] = Σ_{o,i,j} w[o,c,i,j] · ∂L/∂y[n,o,iy−i+p,ix−j+p]
+///            (a "full" convolution of the output gradient with the flipped kernel).
+/// The loops live in `Kernels` (`Conv2dKernel`, with the plain `Conv2dReference` beside it).
+public final class Conv2d: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let padding: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    private let output = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+    private var input: Tensor?
+    private var kernels: [Int: Conv2dKernel] = [:]   // one plan per batch size seen
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, padding: Int = 0, bias: Bool = true) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.padding = padding
+        weight = Parameter(shape: [outChannels, inChannels, kernelSize, kernelSize])
+        self.bias = bias ? Parameter(shape: [outChannels]) : nil
+    }
+
+    public var description: String {
+        var text = "Conv2d(\(inChannels), \(outChannels), kernel_size=\(kernelSize)"
+        if padding > 0 { text += ", padding=\(padding)" }
+        if bias == nil { text += ", bias=False" }
+        return text + ")"
+    }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        let (_, h, w) = try expectImage(inputShape, channels: inChannels, description)
+        let oh = h + 2 * padding - kernelSize + 1, ow = w + 2 * padding - kernelSize + 1
+        guard oh > 0 && ow > 0 else {
+            throw ModelError("\(description) needs images of at least \(kernelSize - 2 * padding) pixels, got \(h)×\(w)")
+        }
+        return [outChannels, oh, ow]
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public var spatialWindow: (kernel: Int, stride: Int)? { (kernelSize, 1) }
+
+    public func multiplyAdds(for inputShape: [Int]) -> Int {
+        guard let out = try? outputShape(for: inputShape) else { return 0 }
+        return out.reduce(1, *) * inChannels * kernelSize * kernelSize
+    }
+
+    private func kernel(for input: Tensor) -> Conv2dKernel {
+        let n = input.batch
+        if let kernel = kernels[n] { return kernel }
+        let shape = Conv2dShape(batch: n, inChannels: inChannels, outChannels: outChannels,
+                                height: input.shape[2], width: input.shape[3],
+                                kernelSize: kernelSize, padding: padding)
+        let kernel = Conv2dKernel(shape: shape)
+        kernels[n] = kernel
+        return kernel
+    }
+
+    public func forward(_ input: Tensor, context: Context) -> Tensor {
+        self.input = input
+        let kernel = kernel(for: input)
+        output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
+        kernel.forward(input: input.data, weight: weight.value.data, bias: bias?.value.data, output: output.data)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard let input else { preconditionFailure("backward before forward") }
+        let kernel = kernel(for: input)
+        kernel.backwardWeights(input: input.data, outputGradient: outputGradient.data,
+                               weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
+        guard needsInputGradient else { return nil }
+        inputGradient.reshape(input.shape)
+        kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data,
+                            inputGradient: inputGradient.data)
+        return inputGradient
+    }
+}

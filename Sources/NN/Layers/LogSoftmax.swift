@@ -1,0 +1,62 @@
+import Foundation
+
+/// Log-probabilities over classes, as `F.log_softmax(x, dim=1)`. Any input whose examples hold
+/// K numbers, e.g. (N, K) or (N, K, 1, 1), gives (N, K).
+/// Forward:  y_k = x_k − log Σ_j e^(x_j)   (computed as x_k − m − log Σ_j e^(x_j − m), m = max x, to avoid overflow)
+/// Backward: ∂L/∂x_k = ∂L/∂y_k − softmax_k · Σ_j ∂L/∂y_j,  with softmax_k = e^(y_k).
+public final class LogSoftmax: Layer {
+    private let output = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+    private var inputShape: [Int] = []
+
+    public init() {}
+    public var description: String { "LogSoftmax(dim=1)" }
+    public func outputShape(for inputShape: [Int]) throws -> [Int] { [inputShape.reduce(1, *)] }
+
+    public func forward(_ input: Tensor, context: Context) -> Tensor {
+        inputShape = input.shape
+        let n = input.batch, k = input.perExample
+        output.reshape([n, k])
+        for s in 0..<n {
+            let x = input.data + s * k, y = output.data + s * k
+            var largest = x[0]
+            for j in 1..<k { largest = max(largest, x[j]) }
+            var sum: Float = 0
+            for j in 0..<k { sum += expf(x[j] - largest) }
+            let logSum = largest + logf(sum)
+            for j in 0..<k { y[j] = x[j] - logSum }
+        }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
+        inputGradient.reshape(inputShape)
+        let n = output.shape[0], k = output.shape[1]
+        for s in 0..<n {
+            let y = output.data + s * k, g = outputGradient.data + s * k, dx = inputGradient.data + s * k
+            var total: Float = 0
+            for j in 0..<k { total += g[j] }
+            for j in 0..<k { dx[j] = g[j] - expf(y[j]) * total }
+        }
+        return inputGradient
+    }
+}
+
+/// The negative log-likelihood of the true classes, averaged over the batch, as `F.nll_loss`:
+/// L = −(1/N)·Σ_n logp[n, label_n]. Its gradient is −1/N at each true class and 0 elsewhere.
+public enum NLLLoss {
+    /// Returns the mean loss and writes ∂L/∂logp into `gradient` (reshaped to match).
+    public static func evaluate(logProbabilities: Tensor, labels: UnsafePointer<Int32>, gradient: Tensor?) -> Float {
+        let n = logProbabilities.shape[0], k = logProbabilities.shape[1]
+        gradient?.reshape([n, k])
+        gradient?.fill(0)
+        var total: Double = 0
+        for s in 0..<n {
+            let label = Int(labels[s])
+            total -= Double(logProbabilities[s * k + label])
+            gradient?[s * k + label] = -1 / Float(n)
+        }
+        return Float(total / Double(n))
+    }
+}

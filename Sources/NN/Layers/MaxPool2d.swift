@@ -1,0 +1,84 @@
+import Kernels
+
+/// Max pooling over k×k windows with stride k (PyTorch's `nn.MaxPool2d(k)`, floor mode).
+/// Shapes: (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋).
+/// Forward: y = the largest x in each window; we remember where it was.
+/// Backward: the whole gradient of y goes to that one input; the others get 0
+/// (the first maximum wins ties, as in PyTorch).
+public final class MaxPool2d: Layer {
+    public let kernelSize: Int
+    private let output = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+    private var argmax: [Int32] = []
+    private var inputShape: [Int] = []
+
+    public init(_ kernelSize: Int) {
+        precondition(kernelSize > 0)
+        self.kernelSize = kernelSize
+    }
+
+    public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(kernelSize))" }
+    public var spatialWindow: (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        let (c, h, w) = try expectImage(inputShape, channels: nil, description)
+        guard h >= kernelSize && w >= kernelSize else {
+            throw ModelError("\(description) needs images of at least \(kernelSize) pixels, got \(h)×\(w)")
+        }
+        return [c, h / kernelSize, w / kernelSize]
+    }
+
+    public func forward(_ input: Tensor, context: Context) -> Tensor {
+        inputShape = input.shape
+        let planes = input.shape[0] * input.shape[1], h = input.shape[2], w = input.shape[3]
+        let k = kernelSize, oh = h / k, ow = w / k
+        output.reshape([input.shape[0], input.shape[1], oh, ow])
+        if argmax.count < output.count { argmax = Array(repeating: 0, count: output.count) }
+        let x = input.data, y = output.data
+        argmax.withUnsafeMutableBufferPointer { indices in
+            let where_ = indices.baseAddress!
+            parallelFor(planes, minimumPerThread: 16) { _, range in
+                for p in range {
+                    let plane = x + p * h * w
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var bestIndex = oy * k * w + ox * k
+                            var best = plane[bestIndex]
+                            for i in 0..<k {
+                                for j in 0..<k {
+                                    let index = (oy * k + i) * w + ox * k + j
+                                    let value = plane[index]
+                                    if value > best || (value.isNaN && !best.isNaN) { best = value; bestIndex = index }
+                                }
+                            }
+                            let o = (p * oh + oy) * ow + ox
+                            y[o] = best
+                            where_[o] = Int32(bestIndex)
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
+        inputGradient.reshape(inputShape)
+        inputGradient.fill(0)
+        let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
+        let outPlane = output.shape[2] * output.shape[3]
+        let g = outputGradient.data, dx = inputGradient.data
+        argmax.withUnsafeBufferPointer { indices in
+            let where_ = indices.baseAddress!
+            parallelFor(planes, minimumPerThread: 16) { _, range in
+                for p in range {
+                    for o in 0..<outPlane {
+                        dx[p * h * w + Int(where_[p * outPlane + o])] += g[p * outPlane + o]
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}

@@ -1,0 +1,125 @@
+import Kernels
+import NN
+import Testing
+
+/// Checks a layer's backward pass against central finite differences of L = Σ out·r for a fixed
+/// random r: ∂L/∂θ ≈ (L(θ + ε) − L(θ − ε)) / 2ε, for the input and for every parameter.
+/// The forward pass is re-run with the same seed each time, so Dropout draws the same mask.
+struct GradientChecker {
+    var epsilon: Float = 1e-2
+    var relativeTolerance: Double = 2e-2
+    var absoluteTolerance: Double = 2e-3
+    var samplesPerTensor = 40
+
+    /// `awayFromKinks` keeps inputs at least 0.1 from zero, where ReLU's slope jumps and a finite
+    /// difference straddling the kink would measure neither side.
+    func check(_ layer: Layer, inputShape: [Int], training: Bool = true, seed: UInt64 = 1,
+               awayFromKinks: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+        var random = Random(seed: seed)
+        let input = Tensor(shape: inputShape)
+        for i in 0..<input.count {
+            let x = random.uniform(-1, 1)
+            input[i] = awayFromKinks ? (x < 0 ? x - 0.1 : x + 0.1) : x
+        }
+        for (_, parameter) in layer.namedParameters {
+            for i in 0..<parameter.count { parameter.value[i] += random.uniform(-0.5, 0.5) }
+        }
+        let firstOutput = layer.forward(input, context: Context(training: training, seed: 99))
+        let weights = (0..<firstOutput.count).map { _ in random.uniform(-1, 1) }
+
+        func loss() -> Double {
+            let output = layer.forward(input, context: Context(training: training, seed: 99))
+            var sum = 0.0
+            for i in 0..<output.count { sum += Double(output[i]) * Double(weights[i]) }
+            return sum
+        }
+
+        for (_, parameter) in layer.namedParameters { parameter.gradient.fill(0) }
+        let output = layer.forward(input, context: Context(training: training, seed: 99))
+        let outputGradient = Tensor(shape: output.shape, values: weights)
+        let inputGradient = layer.backward(outputGradient, needsInputGradient: true)!.values
+        let parameterGradients = layer.namedParameters.map { ($0.name, $0.parameter.gradient.values) }
+
+        func compare(_ name: String, _ tensor: Tensor, _ analytic: [Float]) {
+            let step = max(1, tensor.count / samplesPerTensor)
+            for i in stride(from: 0, to: tensor.count, by: step) {
+                let saved = tensor[i]
+                tensor[i] = saved + epsilon
+                let plus = loss()
+                tensor[i] = saved - epsilon
+                let minus = loss()
+                tensor[i] = saved
+                let numeric = (plus - minus) / (2 * Double(epsilon))
+                let exact = Double(analytic[i])
+                let tolerance = absoluteTolerance + relativeTolerance * max(abs(numeric), abs(exact))
+                #expect(abs(numeric - exact) <= tolerance,
+                        "\(layer.description) ∂L/∂\(name)[\(i)]: backward \(exact), finite difference \(numeric)",
+                        sourceLocation: sourceLocation)
+            }
+        }
+        compare("input", input, inputGradient)
+        for ((name, gradient), (_, parameter)) in zip(parameterGradients, layer.namedParameters) {
+            compare(name, parameter.value, gradient)
+        }
+    }
+}
+
+@Suite("Every layer's backward equals finite differences")
+struct LayerGradientTests {
+    let checker = GradientChecker()
+
+    @Test(arguments: [(1, 3, 0, true), (3, 3, 1, false), (4, 1, 0, true), (2, 5, 2, false)])
+    func conv2d(inChannels: Int, kernelSize: Int, padding: Int, bias: Bool) {
+        checker.check(Conv2d(inChannels, 5, kernelSize: kernelSize, padding: padding, bias: bias),
+                      inputShape: [2, inChannels, 7, 6])
+    }
+
+    @Test func batchNormTraining() {
+        checker.check(BatchNorm2d(3), inputShape: [4, 3, 5, 5], training: true)
+    }
+
+    @Test func batchNormEvaluating() {
+        let norm = BatchNorm2d(3)
+        for c in 0..<3 { norm.runningMean[c] = Float(c) * 0.1; norm.runningVariance[c] = 1 + Float(c) }
+        checker.check(norm, inputShape: [2, 3, 4, 4], training: false)
+    }
+
+    @Test func relu() { checker.check(ReLU(), inputShape: [2, 3, 5, 5], awayFromKinks: true) }
+    @Test func sigmoid() { checker.check(Sigmoid(), inputShape: [3, 4]) }
+    @Test func maxPool() { checker.check(MaxPool2d(2), inputShape: [2, 3, 7, 6]) }
+    @Test func avgPool() { checker.check(AvgPool2d(3), inputShape: [2, 2, 7, 6]) }
+    @Test func globalAvgPool() { checker.check(GlobalAvgPool2d(), inputShape: [2, 4, 5, 5]) }
+    @Test func dropout() { checker.check(Dropout(0.3), inputShape: [2, 3, 4, 4]) }
+    @Test func dropout2d() { checker.check(Dropout2d(0.4), inputShape: [3, 5, 4, 4]) }
+    @Test func linear() { checker.check(Linear(12, 5), inputShape: [3, 12]) }
+    @Test func flatten() { checker.check(Flatten(), inputShape: [2, 3, 2, 2]) }
+    @Test func logSoftmax() { checker.check(LogSoftmax(), inputShape: [4, 10]) }
+
+    @Test func wholeBlock() {
+        let block = Sequential(Conv2d(2, 4, kernelSize: 3), BatchNorm2d(4), ReLU(), Dropout(0.1),
+                               MaxPool2d(2), Conv2d(4, 3, kernelSize: 1), GlobalAvgPool2d(), LogSoftmax())
+        checker.check(block, inputShape: [3, 2, 8, 8])
+    }
+}
+
+@Suite("The loss")
+struct LossTests {
+    @Test func nllLossAndGradient() {
+        // log-probabilities of two examples over three classes; labels 2 and 0.
+        let logp = Tensor(shape: [2, 3], values: [-1, -2, -0.5, -0.1, -3, -4])
+        let labels: [Int32] = [2, 0]
+        let gradient = Tensor(shape: [0])
+        let loss = labels.withUnsafeBufferPointer {
+            NLLLoss.evaluate(logProbabilities: logp, labels: $0.baseAddress!, gradient: gradient)
+        }
+        #expect(abs(loss - 0.3) < 1e-6)
+        #expect(gradient.values == [0, 0, -0.5, -0.5, 0, 0])
+    }
+
+    @Test func logSoftmaxMatchesDefinition() {
+        let input = Tensor(shape: [1, 4], values: [1, 2, 3, 1000])  // large values must not overflow
+        let output = LogSoftmax().forward(input, context: Context(training: false))
+        #expect(output[3] > -1e-6 && output[3] <= 0)
+        #expect(abs(output[0] - (1 - 1000)) < 1e-3)
+    }
+}
