@@ -29,17 +29,20 @@ let package = Package(
         .target(name: "Kernels", swiftSettings: fast),
         // Tensors, layers, models, losses, optimisers, schedules, the trainer.
         .target(name: "NN", dependencies: ["Kernels", "Formats"], swiftSettings: fast),
+        // The training loop, evaluation, metrics, checkpoints and the pictures of a run.
+        .target(name: "Training", dependencies: ["NN", "Data", "Formats", "Kernels"], swiftSettings: fast),
         // IDX files, the MNIST fetch, augmentation and batching.
         .target(name: "Data", dependencies: ["Kernels", "Formats", "ZIPFoundation"], swiftSettings: fast),
         // PNG, PGM, safetensors, SVG and PNG charts, the xlsx writer, gzip, MD5.
         .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"]),
         .executableTarget(name: "backprop", dependencies: [
-            "Sheet", "NN", "Data", "Formats", "Kernels",
+            "Sheet", "NN", "Data", "Formats", "Kernels", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Data"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "CLITests", dependencies: ["Formats"]),
