@@ -1,12 +1,30 @@
 import ArgumentParser
+import Foundation
 
 /// The command line: one subcommand per file, each a thin layer over the libraries.
 struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Backpropagation you can see, check and use: from a hand calculation to a CNN that reads digits.",
-        subcommands: [SheetCommand.self]
+        subcommands: [SheetCommand.self, SummaryCommand.self]
     )
 }
 
-Backprop.main()
+/// Runs the command; any error becomes one line on standard error and a non-zero exit status
+/// (help and version requests still print in full).
+func runCommandLine() -> Never {
+    do {
+        var command = try Backprop.parseAsRoot()
+        try command.run()
+        exit(0)
+    } catch {
+        let code = Backprop.exitCode(for: error)
+        if code == .success { Backprop.exit(withError: error) }
+        let message = Backprop.message(for: error)
+            .split(separator: "\n").first.map(String.init) ?? "failed"
+        FileHandle.standardError.write(Data(("backprop: " + message.replacingOccurrences(of: "Error: ", with: "") + "\n").utf8))
+        exit(code == .failure || code == .validationFailure ? code.rawValue : 1)
+    }
+}
+
+runCommandLine()

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct SheetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sheet", abstract: "Part 1 (in progress).")
+}
