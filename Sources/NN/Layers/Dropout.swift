@@ -6,7 +6,9 @@ import Kernels
 /// Evaluating: y = x. Backward: ∂L/∂x = ∂L/∂y·mask, the same mask.
 /// The mask comes from the context's seeded generator, so a seed reproduces every dropped unit.
 public final class Dropout: Layer {
-    public let probability: Float
+    /// The chance of dropping a unit; settable so that comparisons with another engine can turn
+    /// dropout off (no two engines draw the same masks).
+    public var probability: Float
     /// True for `Dropout2d`: one decision per (image, channel) rather than per element.
     public let wholeChannels: Bool
     private let output = Tensor(shape: [0])
