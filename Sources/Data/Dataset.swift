@@ -1,0 +1,92 @@
+import Foundation
+
+/// Which images: the MNIST digits or Zalando's Fashion-MNIST clothes (same format and sizes).
+public enum DatasetKind: String, CaseIterable, Sendable {
+    case mnist, fashion
+
+    /// Class names, for captions and per-class reports.
+    public var classNames: [String] {
+        switch self {
+        case .mnist: return (0...9).map(String.init)
+        case .fashion: return ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+        }
+    }
+
+    /// The usual normalisation constants of the training set.
+    public var normalization: Normalization {
+        switch self {
+        case .mnist: return Normalization(mean: 0.1307, std: 0.3081)
+        case .fashion: return Normalization(mean: 0.2860, std: 0.3530)
+        }
+    }
+
+    /// Where Debian's `dataset-fashion-mnist` puts the gzipped IDX files.
+    public static let debianFashionDirectory = "/usr/share/datasets/fashion-mnist"
+}
+
+public enum Split: String, Sendable { case train, test }
+
+/// A set of 28×28 grey images kept as bytes (47 MB for MNIST's 60,000), with their labels.
+/// Normalising to Float happens batch by batch, so memory stays small.
+public struct Dataset: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let images: [UInt8]
+    public let labels: [UInt8]
+    public var count: Int { labels.count }
+    public var imageSize: Int { rows * columns }
+
+    public init(rows: Int, columns: Int, images: [UInt8], labels: [UInt8]) {
+        precondition(images.count == labels.count * rows * columns)
+        self.rows = rows; self.columns = columns; self.images = images; self.labels = labels
+    }
+
+    /// Reads `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (or `t10k-…` for the test
+    /// split), plain or gzipped, from `directory`.
+    public static func load(directory: String, split: Split) throws -> Dataset {
+        let prefix = split == .train ? "train" : "t10k"
+        let imagesPath = try requirePath(directory + "/\(prefix)-images-idx3-ubyte")
+        let labelsPath = try requirePath(directory + "/\(prefix)-labels-idx1-ubyte")
+        let images = try IDX.readImages(at: imagesPath)
+        let labels = try IDX.readLabels(at: labelsPath)
+        guard images.count == labels.count else {
+            throw DataError("\(imagesPath): \(images.count) images but \(labelsPath) has \(labels.count) labels")
+        }
+        return Dataset(rows: images.rows, columns: images.columns, images: images.pixels, labels: labels)
+    }
+
+    /// The first `n` examples (all if there are fewer).
+    public func prefix(_ n: Int) -> Dataset {
+        let n = min(n, count)
+        return Dataset(rows: rows, columns: columns, images: Array(images[0..<(n * imageSize)]), labels: Array(labels[0..<n]))
+    }
+
+    /// `path` if it exists, else `path.gz` if that exists, else nil.
+    public static func existingPath(_ path: String) -> String? {
+        if FileManager.default.fileExists(atPath: path) { return path }
+        if FileManager.default.fileExists(atPath: path + ".gz") { return path + ".gz" }
+        return nil
+    }
+
+    static func requirePath(_ path: String) throws -> String {
+        guard let found = existingPath(path) else { throw DataError("\(path): missing (nor is there \(path).gz)") }
+        return found
+    }
+
+    /// The folder that holds a data set: the user's `directory` if it has the files; for MNIST the
+    /// folder is filled by `MNISTFetch` when empty; for Fashion-MNIST, Debian's package folder.
+    public static func locate(_ kind: DatasetKind, directory: String?, log: (String) -> Void) throws -> String {
+        switch kind {
+        case .mnist:
+            let folder = directory ?? "data/mnist"
+            try MNISTFetch.ensure(directory: folder, log: log)
+            return folder
+        case .fashion:
+            for folder in [directory, "data/fashion-mnist", DatasetKind.debianFashionDirectory].compactMap({ $0 })
+            where existingPath(folder + "/t10k-labels-idx1-ubyte") != nil {
+                return folder
+            }
+            throw DataError("Fashion-MNIST not found in \(directory ?? "data/fashion-mnist") nor \(DatasetKind.debianFashionDirectory); install it with: apt-get install dataset-fashion-mnist")
+        }
+    }
+}
