@@ -13,12 +13,12 @@ public enum Threads {
 }
 
 /// Runs `body(chunk, range)` over `0..<count` split into at most `Threads.count` contiguous ranges,
-/// one per thread, and returns when all are done. With one thread (or little work) it runs inline,
+/// one per thread (at most `threads`, by default `Threads.count`), and returns when all are done. With one thread (or little work) it runs inline,
 /// so small layers pay no synchronisation cost. `chunk` numbers the range, for per-thread scratch.
 @inlinable
-public func parallelFor(_ count: Int, minimumPerThread: Int = 1,
+public func parallelFor(_ count: Int, threads maximum: Int = Threads.count, minimumPerThread: Int = 1,
                         _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
-    let threads = min(Threads.count, max(1, count / max(1, minimumPerThread)))
+    let threads = min(maximum, max(1, count / max(1, minimumPerThread)))
     if threads <= 1 || count <= 1 {
         if count > 0 { body(0, 0..<count) }
         return
