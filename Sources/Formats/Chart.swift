@@ -25,11 +25,14 @@ public struct LineChart: Sendable {
     public var referenceLines: [ReferenceLine]
     /// Fixed y limits; nil fits the data.
     public var yRange: ClosedRange<Double>?
+    /// Ticks on whole numbers only (epochs, iterations).
+    public var integerX: Bool
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series], logarithmicY: Bool = false,
-                referenceLines: [ReferenceLine] = [], yRange: ClosedRange<Double>? = nil) {
+                referenceLines: [ReferenceLine] = [], yRange: ClosedRange<Double>? = nil, integerX: Bool = false) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series
         self.logarithmicY = logarithmicY; self.referenceLines = referenceLines; self.yRange = yRange
+        self.integerX = integerX
     }
 }
 
@@ -87,7 +90,9 @@ struct ChartLayout {
         var ys = chart.series.flatMap { $0.points.map(\.y) } + chart.referenceLines.map(\.y)
         if chart.logarithmicY { ys = ys.filter { $0 > 0 } }
         let xLow = xs.min() ?? 0, xHigh = xs.max() ?? 1
-        xTicks = niceTicks(xLow, xHigh == xLow ? xLow + 1 : xHigh, count: 6)
+        let ticks = niceTicks(xLow, xHigh == xLow ? xLow + 1 : xHigh, count: 6)
+        xTicks = chart.integerX && ticks.count > 1 && ticks[1] - ticks[0] < 1
+            ? Array(stride(from: xLow.rounded(.down), through: xHigh, by: 1)) : ticks
         xMin = xLow; xMax = xHigh == xLow ? xLow + 1 : xHigh
         if chart.logarithmicY {
             let low = floor(log10(ys.min() ?? 1e-3)), high = ceil(log10(ys.max() ?? 1))
@@ -145,7 +150,14 @@ struct ChartLayout {
         guard !chart.series.isEmpty else { return }
         let labelWidth = chart.series.map { d.textWidth($0.name, bold: false) }.max() ?? 0
         let boxWidth = labelWidth + 44, boxHeight = Double(chart.series.count) * 18 + 8
-        let boxLeft = plotRight - boxWidth - 8, boxTop = plotTop + 8
+        // The corner whose box would hide the fewest data points.
+        let corners = [(plotRight - boxWidth - 8, plotTop + 8), (plotRight - boxWidth - 8, plotBottom - boxHeight - 8),
+                       (plotLeft + 8, plotBottom - boxHeight - 8), (plotLeft + 8, plotTop + 8)]
+        let points = chart.series.flatMap { $0.points }.map { (px($0.x), py($0.y)) }
+        func hidden(_ corner: (Double, Double)) -> Int {
+            points.filter { $0.0 >= corner.0 - 4 && $0.0 <= corner.0 + boxWidth + 4 && $0.1 >= corner.1 - 4 && $0.1 <= corner.1 + boxHeight + 4 }.count
+        }
+        let (boxLeft, boxTop) = corners.min { hidden($0) < hidden($1) }!
         d.rect(x: boxLeft, y: boxTop, width: boxWidth, height: boxHeight, fill: .white, stroke: Color(hex: "#bbbbbb"))
         for (index, series) in chart.series.enumerated() {
             let color = series.color ?? Color.palette[index % Color.palette.count]

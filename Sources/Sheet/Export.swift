@@ -113,7 +113,7 @@ public enum SheetExport {
                              points: run.rows.enumerated().map { LineChart.Point(Double($0.offset), $0.element.eTotal) })
         }
         return Figure([LineChart(title: "Total error E_tot during gradient descent", xLabel: "iteration",
-                                 yLabel: "E_tot (log scale)", series: series, logarithmicY: true)],
+                                 yLabel: "E_tot (log scale)", series: series, logarithmicY: true, integerX: true)],
                       panelWidth: 720, height: 440)
     }
 }

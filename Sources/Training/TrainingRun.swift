@@ -48,12 +48,12 @@ public final class TrainingRun {
 
     public func execute() throws -> RunResult {
         let c = configuration
-        try AtomicFile.prepareDirectory(c.outDirectory)
         let folder = try Dataset.locate(c.dataset, directory: c.dataDirectory, log: say)
         var train = try Dataset.load(directory: folder, split: .train)
         var test = try Dataset.load(directory: folder, split: .test)
         if let limit = c.trainLimit { train = train.prefix(limit) }
         if let limit = c.testLimit { test = test.prefix(limit) }
+        try AtomicFile.prepareDirectory(c.outDirectory)
 
         let model = c.model.makeModel()
         model.initialize(seed: c.seed)
@@ -84,10 +84,23 @@ public final class TrainingRun {
             say("Epoch \(epoch)/\(c.recipe.epochs)  lr \(formatted(Double(trained.learningRate), 5))  train loss \(formatted(trained.loss, 4)) acc \(formatted(trained.accuracy, 2))%  (\(formatted(trainSeconds, 1)) s, \(grouped(Int(Double(train.count) / trainSeconds))) img/s)")
             say(evaluation.courseLine + "  [\(formatted(seconds, 1)) s]")
             try writeEpochFiles(model: model, metrics: metrics)
+            try writePictures(metrics: metrics, evaluation: evaluation, test: test)
         }
         let result = RunResult(metrics: metrics, finalEvaluation: evaluation)
         say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(c.outDirectory)/")
         return result
+    }
+
+    /// curves.svg/png (loss and accuracy by epoch) and misclassified.png/svg (the first 50 test
+    /// images the model gets wrong, labelled true → predicted).
+    func writePictures(metrics: [EpochMetrics], evaluation: EvaluationResult, test: Dataset) throws {
+        let out = configuration.outDirectory
+        let figure = RunPictures.curves(metrics: metrics, model: configuration.model.name)
+        try AtomicFile.write(figure.svg(), to: out + "/curves.svg")
+        try AtomicFile.write(figure.png(), to: out + "/curves.png")
+        let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames)
+        try AtomicFile.write(grid.svg(), to: out + "/misclassified.svg")
+        try AtomicFile.write(grid.png(), to: out + "/misclassified.png")
     }
 
     func writeEpochFiles(model: Model, metrics: [EpochMetrics]) throws {

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Data
+import Foundation
+import NN
+import Training
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.")
+
+    @Option(help: "A model.safetensors written by backprop train (or by the PyTorch twin).") var checkpoint: String
+    @Option(help: "The model, if the checkpoint does not name it.") var model: String?
+    @Option(help: "Data set: mnist or fashion.") var dataset = "mnist"
+    @Option(help: "Folder of the IDX files (default data/mnist).") var data: String?
+    @Option(help: "Evaluate on the first N test images only.") var testLimit: Int?
+
+    func validate() throws {
+        guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
+        if let model, Models.named(model) == nil {
+            throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+        }
+        if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit: expected a positive whole number, got \(testLimit)") }
+    }
+
+    func run() throws {
+        let model = try loadModel(checkpoint: checkpoint, name: model)
+        let kind = DatasetKind(rawValue: dataset)!
+        let folder = try Dataset.locate(kind, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        var test = try Dataset.load(directory: folder, split: .test)
+        if let testLimit { test = test.prefix(testLimit) }
+        let loader = BatchLoader(dataset: test, batchSize: 1000, shuffles: false, normalization: kind.normalization)
+        let result = Trainer.evaluate(model: model, on: loader)
+        print("\(model.name) from \(checkpoint) on \(test.count) \(kind.rawValue) test images")
+        print(result.courseLine)
+        let matrix = result.confusionMatrix()
+        let names = kind.classNames
+        let width = max(6, names.map(\.count).max() ?? 1)
+        func pad(_ text: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - text.count)) + text }
+        print("\nPer-class accuracy:")
+        for (k, row) in matrix.enumerated() {
+            let total = row.reduce(0, +)
+            let accuracy = total > 0 ? 100 * Double(row[k]) / Double(total) : 0
+            print("  \(pad(names[k], width))  \(pad(String(row[k]), 5))/\(total)  \(formatted(accuracy, 2))%")
+        }
+        print("\nConfusion matrix (rows: true class, columns: predicted):")
+        print("  " + pad("", width) + names.map { pad(String($0.prefix(5)), 6) }.joined())
+        for (k, row) in matrix.enumerated() {
+            print("  " + pad(names[k], width) + row.map { pad(String($0), 6) }.joined())
+        }
+    }
+}
+
+/// Builds the model a checkpoint was saved from and loads its weights; one-line errors otherwise.
+func loadModel(checkpoint: String, name: String?) throws -> Model {
+    let saved = try Checkpoint.modelName(in: checkpoint)
+    guard let modelName = name ?? saved else {
+        throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
+    }
+    guard let definition = Models.named(modelName) else {
+        throw ValidationError("\(checkpoint): unknown model \"\(modelName)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+    }
+    let model = definition.makeModel()
+    try Checkpoint.load(model, from: checkpoint)
+    return model
+}
