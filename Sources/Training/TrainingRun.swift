@@ -40,6 +40,8 @@ public struct RunResult {
 public final class TrainingRun {
     public let configuration: RunConfiguration
     private let say: (String) -> Void
+    /// The command that started the run, saved as command.txt beside its results.
+    public var commandLine: String?
 
     public init(_ configuration: RunConfiguration, say: @escaping (String) -> Void = { print($0) }) {
         self.configuration = configuration
@@ -54,6 +56,7 @@ public final class TrainingRun {
         if let limit = c.trainLimit { train = train.prefix(limit) }
         if let limit = c.testLimit { test = test.prefix(limit) }
         try AtomicFile.prepareDirectory(c.outDirectory)
+        if let commandLine { try AtomicFile.write(commandLine + "\n", to: c.outDirectory + "/command.txt") }
 
         let model = c.model.makeModel()
         model.initialize(seed: c.seed)

@@ -12,6 +12,9 @@ struct SummaryCommand: ParsableCommand {
     @Option(help: "Batch size for the activation-memory estimate.")
     var batchSize = 128
 
+    @Flag(help: "Print the architecture as JSON instead (what scripts/torch_twin.py builds the PyTorch twin from).")
+    var json = false
+
     func validate() throws {
         guard Models.named(model) != nil else {
             throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
@@ -21,6 +24,10 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         let definition = Models.named(model)!
+        if json {
+            print(definition.makeModel().architectureJSON())
+            return
+        }
         print(ModelSummary(model: definition.makeModel()).render(batchSize: batchSize), terminator: "")
         print("Recipe: \(describe(definition.recipe))")
     }

@@ -92,7 +92,9 @@ struct TrainCommand: ParsableCommand {
         let configuration = RunConfiguration(model: definition, recipe: recipe, seed: seed,
                                              dataset: DatasetKind(rawValue: dataset)!, dataDirectory: data,
                                              outDirectory: outDirectory, trainLimit: trainLimit, testLimit: testLimit)
-        _ = try TrainingRun(configuration) { print($0); fflush(stdout) }.execute()
+        let run = TrainingRun(configuration) { print($0); fflush(stdout) }
+        run.commandLine = "backprop " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        _ = try run.execute()
     }
 
     /// runs/<model>-<date>-<time>, made unique with a counter if needed.

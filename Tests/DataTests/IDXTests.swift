@@ -1,0 +1,192 @@
+import Data
+import Foundation
+import Formats
+import Testing
+
+func temporaryFile(_ bytes: [UInt8], name: String = "file") -> String {
+    let folder = NSTemporaryDirectory() + "backprop-data-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let path = folder + "/" + name
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+}
+
+/// The error a call throws, as its one-line description (or nil if it does not throw).
+func failure(_ body: () throws -> Void) -> String? {
+    do { try body(); return nil } catch { return "\(error)" }
+}
+
+@Suite("IDX files")
+struct IDXTests {
+    let pixels: [UInt8] = (0..<(3 * 4 * 5)).map { UInt8($0) }
+
+    @Test func roundTripPlainAndGzipped() throws {
+        let file = IDX.imagesFile(count: 3, rows: 4, columns: 5, pixels: pixels)
+        for bytes in [file, Zlib.gzip(file)] {
+            let read = try IDX.readImages(at: temporaryFile(bytes))
+            #expect(read.count == 3 && read.rows == 4 && read.columns == 5 && read.pixels == pixels)
+        }
+        let labels: [UInt8] = [3, 1, 4, 1, 5, 9]
+        #expect(try IDX.readLabels(at: temporaryFile(Zlib.gzip(IDX.labelsFile(labels)))) == labels)
+    }
+
+    @Test func badFilesGiveOneLineErrors() {
+        let good = IDX.imagesFile(count: 3, rows: 4, columns: 5, pixels: pixels)
+        var wrongMagic = good; wrongMagic[3] = 1
+        var lying = good; lying[7] = 200          // announces 200 images
+        let cases: [(bytes: [UInt8], expected: String)] = [
+            (Array(good.prefix(10)), "too short"),
+            (wrongMagic, "magic number 2049, expected 2051"),
+            (lying, "announces 200 images"),
+            (Array(good.dropLast()), "the file has 75 bytes"),
+            (good + [0], "the file has 77 bytes"),
+            ([0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], "corrupt compressed data"),
+            (Array(Zlib.gzip(good).prefix(20)), "corrupt compressed data"),
+        ]
+        for (bytes, expected) in cases {
+            let message = failure { _ = try IDX.readImages(at: temporaryFile(bytes)) }
+            #expect(message?.contains(expected) == true, "\(expected): got \(message ?? "no error")")
+            #expect(message?.contains("\n") == false)
+        }
+        let labels = IDX.labelsFile([1, 2, 12, 3])
+        let message = failure { _ = try IDX.readLabels(at: temporaryFile(labels)) }
+        #expect(message?.contains("label 12 at index 2 is above 9") == true, "\(message ?? "")")
+        #expect(failure { _ = try IDX.readLabels(at: "/nonexistent/labels") }?.contains("cannot be read") == true)
+    }
+
+    @Test func imagesAndLabelsMustAgree() throws {
+        let folder = NSTemporaryDirectory() + "backprop-idx-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder + "/t10k-images-idx3-ubyte", contents: Data(IDX.imagesFile(count: 3, rows: 4, columns: 5, pixels: pixels)))
+        FileManager.default.createFile(atPath: folder + "/t10k-labels-idx1-ubyte.gz", contents: Data(Zlib.gzip(IDX.labelsFile([1, 2]))))
+        let message = failure { _ = try Dataset.load(directory: folder, split: .test) }
+        #expect(message?.contains("3 images but") == true, "\(message ?? "")")
+    }
+
+    @Test func md5MatchesRFC1321() {
+        #expect(MD5.hex([]) == "d41d8cd98f00b204e9800998ecf8427e")
+        #expect(MD5.hex(Array("abc".utf8)) == "900150983cd24fb0d6963f7d28e17f72")
+        #expect(MD5.hex(Array("12345678901234567890123456789012345678901234567890123456789012345678901234567890".utf8))
+                == "57edf4a22be3c955ac49da2e2107b67a")
+    }
+
+    /// The real data set, when present (scripts/test fetches it): the published MD5s and label counts.
+    @Test func realMNISTMatchesThePublishedFacts() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path + "/data/mnist"
+        try #require(MNISTFetch.isPresent(in: folder), "data/mnist is missing: run scripts/test or backprop data fetch")
+        try MNISTFetch.verify(directory: folder)
+        let train = try Dataset.load(directory: folder, split: .train), test = try Dataset.load(directory: folder, split: .test)
+        func counts(_ labels: [UInt8]) -> [Int] { (0...9).map { d in labels.filter { $0 == d }.count } }
+        #expect(counts(train.labels) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+        #expect(counts(test.labels) == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    }
+}
+
+@Suite("The pickle reader")
+struct PickleTests {
+    /// A pickle built opcode by opcode the way Python 2's numpy wrote mnist.pkl.gz: a tuple of a
+    /// 2×3 float32 array and a 2-element int64 array.
+    static func pythonTwoPickle() -> [UInt8] {
+        func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
+        func short(_ text: String) -> [UInt8] { [0x55, UInt8(text.utf8.count)] + Array(text.utf8) }
+        func binstring(_ bytes: [UInt8]) -> [UInt8] {
+            var length = UInt32(bytes.count).littleEndian
+            return [0x54] + withUnsafeBytes(of: &length) { Array($0) } + bytes
+        }
+        func array(shape: [UInt8], dtype: String, data: [UInt8]) -> [UInt8] {
+            var out = global("numpy.core.multiarray", "_reconstruct") + global("numpy", "ndarray")
+            out += [0x4b, 0, 0x85] + short("b") + [0x87, 0x52]                // _reconstruct(ndarray, (0,), 'b')
+            out += [0x28, 0x4b, 1] + shape.flatMap { [0x4b, $0] } + [shape.count == 1 ? 0x85 : 0x86]
+            out += global("numpy", "dtype") + short(dtype) + [0x4b, 0, 0x4b, 1, 0x87, 0x52]
+            out += [0x28, 0x4b, 3] + short("<") + [0x4e, 0x4e, 0x4e, 0x4a, 0xff, 0xff, 0xff, 0xff, 0x4a, 0xff, 0xff, 0xff, 0xff, 0x4b, 0, 0x74, 0x62]
+            out += [0x89] + binstring(data) + [0x74, 0x62]                    // BUILD with (1, shape, dtype, False, data)
+            return out
+        }
+        let floats: [Float] = (0..<6).map { Float($0) / 256 }
+        let floatBytes = floats.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
+        let labels: [Int64] = [3, 1]
+        let labelBytes = labels.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
+        return [0x80, 2] + array(shape: [2, 3], dtype: "f4", data: floatBytes) + [0x71, 1]
+            + array(shape: [2], dtype: "i8", data: labelBytes) + [0x86, 0x2e]
+    }
+
+    @Test func readsNumpyArraysAsPythonTwoWroteThem() throws {
+        let bytes = Self.pythonTwoPickle()
+        guard case .tuple(let pair) = try Pickle.load(bytes, source: "test"),
+              case .array(let images) = pair[0], case .array(let labels) = pair[1] else {
+            Issue.record("unexpected structure"); return
+        }
+        #expect(images.shape == [2, 3] && images.dtype == "f4" && labels.shape == [2] && labels.dtype == "i8")
+        let third = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: images.bytes.lowerBound + 8, as: Float.self) }
+        #expect(third == 2.0 / 256)
+        let label = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: labels.bytes.lowerBound, as: Int64.self) }
+        #expect(label == 3)
+        #expect(failure { _ = try Pickle.load(Array(bytes.prefix(bytes.count - 30)), source: "cut.pkl") } != nil)
+    }
+
+    @Test func refusesToCallAnythingElse() {
+        // GLOBAL os system, then REDUCE: the classic pickle exploit.
+        let evil: [UInt8] = [0x80, 0x02] + Array("cos\nsystem\n".utf8) + [0x55, 0x02] + Array("ls".utf8) + [0x85, 0x52, 0x2e]
+        let message = failure { _ = try Pickle.load(evil, source: "evil.pkl") }
+        #expect(message?.contains("refusing to call") == true, "\(message ?? "")")
+        #expect(failure { _ = try Pickle.load([0x80, 0x02, 0x4b], source: "cut.pkl") }?.contains("unexpected end") == true)
+    }
+}
+
+@Suite("Batches and augmentation")
+struct BatchTests {
+    func dataset(_ count: Int) -> Dataset {
+        var images = [UInt8](repeating: 0, count: count * 784)
+        for n in 0..<count { images[n * 784 + 14 * 28 + 20] = 255 }   // one bright pixel right of centre
+        return Dataset(rows: 28, columns: 28, images: images, labels: (0..<count).map { UInt8($0 % 10) })
+    }
+
+    @Test func everyExampleOncePerEpochAndSeedsRepeat() {
+        let loader = BatchLoader(dataset: dataset(25), batchSize: 8, shuffles: true, normalization: .init(mean: 0, std: 1), seed: 3)
+        loader.startEpoch()
+        var seen: [Int32] = [], sizes: [Int] = []
+        while let batch = loader.nextBatch() {
+            sizes.append(batch.count)
+            seen += (0..<batch.count).map { batch.labels[$0] }
+        }
+        #expect(sizes == [8, 8, 8, 1])
+        #expect(loader.order.sorted() == Array(0..<25))
+        #expect(loader.order != Array(0..<25))
+        let again = BatchLoader(dataset: dataset(25), batchSize: 8, shuffles: true, normalization: .init(mean: 0, std: 1), seed: 3)
+        again.startEpoch()
+        #expect(again.order == loader.order)
+    }
+
+    @Test func normalisationAndRotation() {
+        let plain = BatchLoader(dataset: dataset(1), batchSize: 1, shuffles: false, normalization: .init(mean: 0.1307, std: 0.3081))
+        plain.startEpoch()
+        let batch = plain.nextBatch()!
+        #expect(abs(batch.images[14 * 28 + 20] - (1 - 0.1307) / 0.3081) < 1e-5)
+        #expect(abs(batch.images[0] - (-0.1307 / 0.3081)) < 1e-5)
+        // A random rotation within ±30° moves the pixel and, being bilinear, keeps its total brightness.
+        let rotated = BatchLoader(dataset: dataset(1), batchSize: 1, shuffles: false,
+                                  augmentation: Augmentation(rotationDegrees: 30), normalization: .init(mean: 0, std: 1), seed: 1)
+        rotated.startEpoch()
+        let image = rotated.nextBatch()!.images
+        let total = (0..<784).reduce(Float(0)) { $0 + image[$1] }
+        #expect(abs(total - 1) < 0.05)                         // bilinear spreads the pixel but keeps its mass
+        #expect(image[14 * 28 + 20] < 0.99)                     // and it has moved
+    }
+}
+
+@Suite("Digit preprocessing for predict")
+struct PreprocessingTests {
+    @Test func darkOnLightIsInvertedScaledAndCentred() throws {
+        // A 100×60 white page with a dark 10×30 bar near its left edge.
+        var pixels = [Float](repeating: 1, count: 100 * 60)
+        for y in 10..<40 { for x in 5..<15 { pixels[y * 100 + x] = 0 } }
+        let digit = try DigitPreprocessing.mnistLike(GrayImage(width: 100, height: 60, pixels: pixels), source: "bar")
+        #expect(digit.count == 784)
+        #expect(digit[0] == 0 && digit[14 * 28 + 14] > 200)     // black background, ink in the centre
+        let rows = (0..<28).filter { y in (0..<28).contains { digit[y * 28 + $0] > 128 } }
+        #expect(rows.count == 20)                               // the longer side is 20 pixels
+        #expect(failure { _ = try DigitPreprocessing.mnistLike(GrayImage(width: 5, height: 5, pixels: Array(repeating: 1, count: 25)), source: "blank.png") }?
+            .contains("no digit found") == true)
+    }
+}

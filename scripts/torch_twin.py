@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The PyTorch twin of a backprop model: an independent implementation to check the engine against.
+
+    scripts/torch_twin.py check CHECKPOINT [--data data/mnist] [--backprop .build/release/backprop]
+
+builds the model the checkpoint names from `backprop summary --model NAME --json` (same layers,
+same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
+PyTorch's test accuracy, to compare with `backprop eval`. Needs torch and safetensors
+(pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
+import argparse
+import json
+import struct
+import subprocess
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+
+
+def make_layer(spec):
+    t = spec["type"]
+    if t == "Conv2d":
+        return nn.Conv2d(spec["inChannels"], spec["outChannels"], spec["kernelSize"], padding=spec["padding"], bias=spec["bias"])
+    if t == "BatchNorm2d":
+        return nn.BatchNorm2d(spec["outChannels"])
+    if t == "Linear":
+        return nn.Linear(spec["inChannels"], spec["outChannels"], bias=spec["bias"])
+    simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Flatten": nn.Flatten, "AdaptiveAvgPool2d": lambda: nn.AdaptiveAvgPool2d(1),
+              "LogSoftmax": lambda: nn.LogSoftmax(dim=1)}
+    if t in simple:
+        return simple[t]()
+    if t in ("MaxPool2d", "AvgPool2d"):
+        return getattr(nn, t)(spec["kernelSize"])
+    if t in ("Dropout", "Dropout2d"):
+        return getattr(nn, t)(spec["probability"])
+    raise ValueError(f"unknown layer type {t}")
+
+
+class Twin(nn.Module):
+    """Nested nn.Sequential modules named as the Swift model names its layers."""
+
+    def __init__(self, architecture):
+        super().__init__()
+        tree = OrderedDict()
+        for spec in architecture["layers"]:
+            *parents, leaf = spec["name"].split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, OrderedDict())
+            node[leaf] = make_layer(spec)
+
+        def build(node):
+            return nn.Sequential(OrderedDict((k, build(v) if isinstance(v, OrderedDict) else v) for k, v in node.items()))
+
+        for name, child in build(tree).named_children():
+            self.add_module(name, child)
+
+    def forward(self, x):
+        for child in self.children():
+            x = child(x)
+        return x.reshape(x.shape[0], -1)
+
+
+def architecture(backprop, model):
+    text = subprocess.run([backprop, "summary", "--model", model, "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(text)
+
+
+def read_idx(path, images):
+    data = open(path, "rb").read()
+    if images:
+        count, rows, cols = struct.unpack(">III", data[4:16])
+        return np.frombuffer(data[16:], dtype=np.uint8).reshape(count, 1, rows, cols)
+    return np.frombuffer(data[8:], dtype=np.uint8)
+
+
+def check(args):
+    weights = load_file(args.checkpoint)
+    with open(args.checkpoint, "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    name = header.get("__metadata__", {}).get("model")
+    twin = Twin(architecture(args.backprop, name))
+    print(f"{name}: {sum(p.numel() for p in twin.parameters())} parameters;", twin.load_state_dict(weights, strict=True))
+    x = read_idx(f"{args.data}/t10k-images-idx3-ubyte", True)
+    y = read_idx(f"{args.data}/t10k-labels-idx1-ubyte", False)
+    x = torch.tensor((x.astype(np.float32) / 255 - 0.1307) / 0.3081)
+    twin.eval()
+    with torch.no_grad():
+        out = torch.cat([twin(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    loss = torch.nn.functional.nll_loss(out, torch.tensor(y, dtype=torch.long), reduction="mean").item()
+    correct = int((out.argmax(1).numpy() == y).sum())
+    print(f"PyTorch {torch.__version__}: Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(y)} ({100 * correct / len(y):.2f}%)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("checkpoint")
+    c.add_argument("--data", default="data/mnist")
+    c.add_argument("--backprop", default=".build/release/backprop")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    check(args)
