@@ -2,10 +2,13 @@
 """The PyTorch twin of a backprop model: an independent implementation to check the engine against.
 
     scripts/torch_twin.py check CHECKPOINT [--data data/mnist] [--backprop .build/release/backprop]
+    scripts/torch_twin.py agree FOLDER
 
 builds the model the checkpoint names from `backprop summary --model NAME --json` (same layers,
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
-PyTorch's test accuracy, to compare with `backprop eval`. Needs torch and safetensors
+PyTorch's test accuracy, to compare with `backprop eval`. `agree` reads what the Swift test
+TorchAgreementTests wrote into FOLDER (architecture.json, model.safetensors, expected.safetensors),
+repeats the computation in PyTorch and exits non-zero, with the differences, if they disagree. Needs torch and safetensors
 (pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
 import argparse
 import json
@@ -95,6 +98,55 @@ def check(args):
     print(f"PyTorch {torch.__version__}: Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(y)} ({100 * correct / len(y):.2f}%)")
 
 
+def relative(a, b):
+    """‖a − b‖ / max(‖b‖, tiny): one number per tensor, robust to tiny entries."""
+    return float((a - b).norm() / max(float(b.norm()), 1e-12))
+
+
+def agree(args):
+    folder = args.folder
+    twin = Twin(json.load(open(f"{folder}/architecture.json")))
+    twin.load_state_dict(load_file(f"{folder}/model.safetensors"), strict=True)
+    expected = load_file(f"{folder}/expected.safetensors")
+    x, labels = expected["input"], expected["labels"].long()
+    problems, worst = [], {}
+    twin.eval()
+    with torch.no_grad():
+        worst["eval log-probabilities (max abs)"] = float((twin(x) - expected["eval_logprobs"]).abs().max())
+    if worst["eval log-probabilities (max abs)"] > 1e-4:
+        problems.append("eval log-probabilities differ")
+    for m in twin.modules():
+        if isinstance(m, (nn.Dropout, nn.Dropout2d)):
+            m.p = 0.0
+    twin.train()
+    out = twin(x)
+    loss = torch.nn.functional.nll_loss(out, labels)
+    loss.backward()
+    worst["train log-probabilities (max abs)"] = float((out.detach() - expected["train_logprobs"]).abs().max())
+    worst["loss (abs)"] = abs(loss.item() - float(expected["loss"]))
+    if worst["train log-probabilities (max abs)"] > 1e-4 or worst["loss (abs)"] > 1e-5:
+        problems.append("training-mode outputs differ")
+    gradient_worst = 0.0
+    for name, parameter in twin.named_parameters():
+        r = relative(expected["grad." + name], parameter.grad)
+        gradient_worst = max(gradient_worst, r)
+        if r > 1e-4:
+            problems.append(f"gradient of {name}: relative difference {r:.2e}")
+    worst["parameter gradients (relative)"] = gradient_worst
+    stats_worst = 0.0
+    for name, value in twin.state_dict().items():
+        if name.endswith("running_mean") or name.endswith("running_var"):
+            r = relative(expected["after." + name], value)
+            stats_worst = max(stats_worst, r)
+            if r > 1e-5:
+                problems.append(f"{name}: relative difference {r:.2e}")
+    worst["BatchNorm running statistics (relative)"] = stats_worst
+    print("; ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+    if problems:
+        print("DISAGREE: " + "; ".join(problems))
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +154,8 @@ if __name__ == "__main__":
     c.add_argument("checkpoint")
     c.add_argument("--data", default="data/mnist")
     c.add_argument("--backprop", default=".build/release/backprop")
+    a = sub.add_parser("agree")
+    a.add_argument("folder")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    check(args)
+    {"check": check, "agree": agree}[args.command](args)

@@ -120,8 +120,8 @@ public struct Canvas {
     }
 
     /// Text whose baseline starts (or is centred, or ends) at (x, y). `bold` picks the larger
-    /// title face. `rotated` turns it 90° counter-clockwise, for a y-axis label; then (x, y) is
-    /// the middle of the baseline's... left edge of the column, centred on y for `.middle`.
+    /// title face. `rotated` turns it 90° counter-clockwise, for a y-axis label: the text then
+    /// reads upwards from (x, y), its baseline on the vertical line through x.
     public mutating func drawText(_ text: String, x: Double, y: Double, color: Color = .black,
                                   anchor: TextAnchor = .start, bold: Bool = false, rotated: Bool = false) {
         let font = bold ? FontAtlas.bold : FontAtlas.regular

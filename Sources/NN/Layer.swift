@@ -30,9 +30,9 @@ public protocol Layer: AnyObject {
     var namedParameters: [(name: String, parameter: Parameter)] { get }
     /// Non-trainable state saved in checkpoints (BatchNorm's running statistics).
     var namedBuffers: [(name: String, tensor: Tensor)] { get }
-    /// How the layer moves a receptive field: kernel size and stride over the spatial dimensions
-    /// (nil for layers that do not look at neighbours).
-    var spatialWindow: (kernel: Int, stride: Int)? { get }
+    /// How the layer moves a receptive field for an input of `inputShape`: window size and stride
+    /// over the spatial dimensions (nil for layers that do not look at neighbours).
+    func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)?
     /// Multiply-adds for one example of `inputShape`.
     func multiplyAdds(for inputShape: [Int]) -> Int
 }
@@ -40,7 +40,7 @@ public protocol Layer: AnyObject {
 public extension Layer {
     var namedParameters: [(name: String, parameter: Parameter)] { [] }
     var namedBuffers: [(name: String, tensor: Tensor)] { [] }
-    var spatialWindow: (kernel: Int, stride: Int)? { nil }
+    func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { nil }
     func multiplyAdds(for inputShape: [Int]) -> Int { 0 }
     var parameterCount: Int { namedParameters.reduce(0) { $0 + $1.parameter.count } }
 }

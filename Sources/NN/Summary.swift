@@ -30,7 +30,7 @@ public struct ModelSummary {
         for (name, layer) in model.network.leaves {
             let input = shape
             shape = (try? layer.outputShape(for: input)) ?? input
-            if let window = layer.spatialWindow {
+            if let window = layer.spatialWindow(for: input) {
                 field += (window.kernel - 1) * jump
                 jump *= window.stride
             }

@@ -24,16 +24,13 @@ public enum SheetExport {
             }
             let first = tableStart + 1, last = tableStart + run.rows.count
             let eTotal = XLSXWorkbook.columnName(22), iteration = XLSXWorkbook.columnName(iterationColumn)
+            // The chart sits to the right of the table, so it hides no numbers.
             let chart = XLSXWorkbook.Chart(
                 title: "E_tot by iteration, η = \(number(run.learningRate))", xTitle: "iteration", yTitle: "E_tot",
                 categories: "\(iteration)\(first):\(iteration)\(last)",
                 series: [("E_tot", "\(eTotal)\(first):\(eTotal)\(last)")],
-                from: (column: 5, row: 0), to: (column: 14, row: 0) )
-            // Put the chart to the right of the table so it hides no numbers.
-            var placed = chart
-            placed.from = (column: iterationColumn + 2, row: 2)
-            placed.to = (column: iterationColumn + 12, row: 24)
-            return XLSXWorkbook.Worksheet(name: "η = \(number(run.learningRate))", cells: cells, chart: placed)
+                from: (column: iterationColumn + 2, row: 2), to: (column: iterationColumn + 12, row: 24))
+            return XLSXWorkbook.Worksheet(name: "η = \(number(run.learningRate))", cells: cells, chart: chart)
         }
         return XLSXWorkbook(sheets: sheets)
     }

@@ -55,7 +55,7 @@ public final class Conv2d: Layer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public var spatialWindow: (kernel: Int, stride: Int)? { (kernelSize, 1) }
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, 1) }
 
     public func multiplyAdds(for inputShape: [Int]) -> Int {
         guard let out = try? outputShape(for: inputShape) else { return 0 }

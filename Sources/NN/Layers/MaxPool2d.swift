@@ -18,7 +18,7 @@ public final class MaxPool2d: Layer {
     }
 
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(kernelSize))" }
-    public var spatialWindow: (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (c, h, w) = try expectImage(inputShape, channels: nil, description)

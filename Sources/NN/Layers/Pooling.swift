@@ -13,7 +13,7 @@ public final class AvgPool2d: Layer {
     }
 
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(kernelSize))" }
-    public var spatialWindow: (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (c, h, w) = try expectImage(inputShape, channels: nil, description)
@@ -67,19 +67,19 @@ public final class GlobalAvgPool2d: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
     private var inputShape: [Int] = []
-    private var side = 0
 
     public init() {}
     public var description: String { "AdaptiveAvgPool2d(output_size=1)" }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (c, _, _) = try expectImage(inputShape, channels: nil, description)
-        side = inputShape[1]
         return [c, 1, 1]
     }
 
-    /// The receptive field grows by the whole remaining image (summary only).
-    public var spatialWindow: (kernel: Int, stride: Int)? { side > 0 ? (side, side) : nil }
+    /// One window covering the whole remaining image.
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? {
+        inputShape.count == 3 ? (inputShape[1], inputShape[1]) : nil
+    }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         inputShape = input.shape

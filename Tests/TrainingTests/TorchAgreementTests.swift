@@ -1,0 +1,83 @@
+import Foundation
+import Formats
+import Kernels
+import NN
+import Testing
+import Training
+
+/// The engine against an independent one: for every shipped model, PyTorch (the twin built by
+/// scripts/torch_twin.py from the same architecture, loading the same safetensors weights) must
+/// give the same eval-mode log-probabilities, the same training-mode gradients of every parameter
+/// and the same BatchNorm running statistics after the step's forward pass.
+@Suite("Agreement with PyTorch", .serialized)
+struct TorchAgreementTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    /// The Python with torch and safetensors: BACKPROP_TORCH_PYTHON, or the venv scripts/test makes.
+    static var python: String? {
+        let candidates = [ProcessInfo.processInfo.environment["BACKPROP_TORCH_PYTHON"], root + "/.venv-torch/bin/python"]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    @Test(arguments: Models.all.map(\.name))
+    func sameLogitsGradientsAndStatistics(model name: String) throws {
+        guard let python = Self.python else {
+            if ProcessInfo.processInfo.environment["CI"] != nil {
+                Issue.record("no Python with torch: scripts/test creates .venv-torch; set BACKPROP_TORCH_PYTHON otherwise")
+            } else { print("skipped: no Python with torch (.venv-torch or BACKPROP_TORCH_PYTHON)") }
+            return
+        }
+        let folder = NSTemporaryDirectory() + "backprop-twin-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+
+        let model = Models.named(name)!.makeModel()
+        model.initialize(seed: 11)
+        // Train two steps first, so BatchNorm's statistics and weights are not at their defaults.
+        var random = Random(seed: 5)
+        let n = 16
+        let images = (0..<(n * 784)).map { _ in random.uniform(-0.5, 2.5) }
+        let labels = (0..<n).map { Int32($0 % 10) }
+        let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: n, learningRate: 0.05, momentum: 0.9),
+                              stepsPerEpoch: 2, seed: 1)
+        _ = try trainer.trainEpoch(on: ArrayBatchSource(images: images.map { $0 * 0.9 } + images, labels: labels + labels, batchSize: n))
+        try Checkpoint.save(model, to: folder + "/model.safetensors")
+        try model.architectureJSON().write(toFile: folder + "/architecture.json", atomically: true, encoding: .utf8)
+
+        let input = Tensor(shape: [n, 1, 28, 28], values: images)
+        let evaluation = model.forward(input, context: Context(training: false)).values
+        for (_, layer) in model.network.leaves { (layer as? Dropout)?.probability = 0 }   // no two engines draw the same masks
+        model.zeroGradients()
+        let output = model.forward(input, context: Context(training: true))
+        let gradient = Tensor(shape: [0])
+        let loss = labels.withUnsafeBufferPointer { NLLLoss.evaluate(logProbabilities: output, labels: $0.baseAddress!, gradient: gradient) }
+        model.backward(gradient)
+
+        var tensors: [SafetensorsFile.Tensor] = [
+            .init(name: "input", shape: [n, 1, 28, 28], floats: images),
+            .init(name: "labels", shape: [n], integers: labels.map(Int64.init)),
+            .init(name: "eval_logprobs", shape: [n, 10], floats: evaluation),
+            .init(name: "train_logprobs", shape: [n, 10], floats: output.values),
+            .init(name: "loss", shape: [], floats: [loss]),
+        ]
+        for (parameterName, parameter) in model.parameters {
+            tensors.append(.init(name: "grad." + parameterName, shape: parameter.gradient.shape, floats: parameter.gradient.values))
+        }
+        for entry in model.stateDict() where entry.name.hasSuffix("running_mean") || entry.name.hasSuffix("running_var") {
+            tensors.append(.init(name: "after." + entry.name, shape: entry.shape, floats: entry.values))
+        }
+        try SafetensorsFile(tensors: tensors).write(to: folder + "/expected.safetensors")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [Self.root + "/scripts/torch_twin.py", "agree", folder]
+        let output_ = Pipe()
+        process.standardOutput = output_
+        process.standardError = output_
+        try process.run()
+        let report = String(decoding: output_.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print("PyTorch twin of \(name): \(report.trimmingCharacters(in: .whitespacesAndNewlines))")
+        #expect(process.terminationStatus == 0, "\(name): \(report)")
+    }
+}
