@@ -1,6 +1,6 @@
 /// How a model is trained unless the user says otherwise: the recipe that reached its result.
-public struct Recipe: Sendable, Equatable {
-    public enum OptimizerKind: String, Sendable { case sgd, adam }
+public struct Recipe: Sendable, Equatable, Codable {
+    public enum OptimizerKind: String, Sendable, Codable { case sgd, adam }
     public var epochs: Int
     public var batchSize: Int
     public var optimizer: OptimizerKind
@@ -40,7 +40,7 @@ public struct ModelDefinition: Sendable {
 /// The shipped models. Each reads like the course's table of layers: the comment on each line is
 /// the output size and the receptive field after it.
 public enum Models {
-    public static let all: [ModelDefinition] = [s6, seedERAv2, seedERAv1]
+    public static let all: [ModelDefinition] = [s6, s7, seedERAv2, seedERAv1]
 
     public static func named(_ name: String) -> ModelDefinition? { all.first { $0.name == name } }
 
@@ -75,6 +75,33 @@ public enum Models {
                     convBlock(20, 20, padding: 1, dropout: 0))),     // 6×6, RF 22
                 "gap": GlobalAvgPool2d(),                    // 1×1, RF 32
                 "classifier": Conv2d(20, 10, kernelSize: 1, bias: false),
+                "log_softmax": LogSoftmax(),
+            ])
+        })
+
+    /// `s7`: the course's next session, under 8,000 parameters: the same plan as `s6`, narrower,
+    /// and one more unpadded 3×3 convolution instead of the padded one.
+    public static let s7 = ModelDefinition(
+        name: "s7",
+        summary: "7.9k parameters; s6's plan with 8–16 channels",
+        recipe: Recipe(epochs: 15, batchSize: 128, learningRate: 0.05, momentum: 0.9, nesterov: true,
+                       schedule: .oneCycle(maxLearningRate: 0.1), rotationDegrees: 7),
+        build: {
+            let d: Float = 0.02
+            return Sequential([
+                "convblock1": Sequential(layers(
+                    convBlock(1, 8, dropout: d),             // 26×26, RF 3
+                    convBlock(8, 12, dropout: d))),          // 24×24, RF 5
+                "transition1": Sequential(layers(
+                    [MaxPool2d(2)],                          // 12×12, RF 6
+                    convBlock(12, 8, kernelSize: 1, dropout: 0))),   // 12×12, RF 6
+                "convblock2": Sequential(layers(
+                    convBlock(8, 12, dropout: d),            // 10×10, RF 10
+                    convBlock(12, 16, dropout: d),           // 8×8, RF 14
+                    convBlock(16, 16, dropout: d),           // 6×6, RF 18
+                    convBlock(16, 12, dropout: 0))),         // 4×4, RF 22
+                "gap": GlobalAvgPool2d(),                    // 1×1, RF 28
+                "classifier": Conv2d(12, 10, kernelSize: 1, bias: false),
                 "log_softmax": LogSoftmax(),
             ])
         })

@@ -16,6 +16,8 @@ public struct RunConfiguration {
     public var trainLimit: Int?
     /// Evaluate on the first n test images only.
     public var testLimit: Int?
+    /// Continue from this saved state (in `outDirectory`) instead of starting afresh.
+    public var resumeFrom: TrainingState?
 
     public init(model: ModelDefinition, recipe: Recipe, seed: UInt64, dataset: DatasetKind, dataDirectory: String?,
                 outDirectory: String, trainLimit: Int? = nil, testLimit: Int? = nil) {
@@ -48,6 +50,26 @@ public final class TrainingRun {
         self.say = say
     }
 
+    /// The configuration of the run saved in `folder`, set to continue it there.
+    public static func resuming(folder: String) throws -> RunConfiguration {
+        let state = try TrainingState.read(folder: folder)
+        let s = state.settings
+        guard let model = Models.named(s.model), let dataset = DatasetKind(rawValue: s.dataset) else {
+            throw ModelError("\(folder)/\(TrainingState.fileName): unknown model \(s.model) or data set \(s.dataset)")
+        }
+        var configuration = RunConfiguration(model: model, recipe: s.recipe, seed: s.seed, dataset: dataset,
+                                             dataDirectory: s.dataDirectory, outDirectory: folder,
+                                             trainLimit: s.trainLimit, testLimit: s.testLimit)
+        configuration.resumeFrom = state
+        return configuration
+    }
+
+    var settings: TrainingState.Settings {
+        let c = configuration
+        return TrainingState.Settings(model: c.model.name, recipe: c.recipe, seed: c.seed, dataset: c.dataset.rawValue,
+                                      dataDirectory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
+    }
+
     public func execute() throws -> RunResult {
         let c = configuration
         let folder = try Dataset.locate(c.dataset, directory: c.dataDirectory, log: say)
@@ -73,7 +95,13 @@ public final class TrainingRun {
         let bar = ProgressBar()
         var metrics: [EpochMetrics] = []
         var evaluation = EvaluationResult(loss: 0, correct: 0, count: 0, predictions: [], labels: [])
-        for epoch in 1...c.recipe.epochs {
+        if let state = c.resumeFrom {
+            try state.restore(into: trainer, loader: trainLoader, source: c.outDirectory + "/" + TrainingState.fileName)
+            metrics = Array(try readMetrics().prefix(state.epochsDone))
+            say("Resuming after epoch \(state.epochsDone) of \(c.recipe.epochs).")
+            if state.epochsDone >= c.recipe.epochs { evaluation = trainer.evaluate(on: testLoader) }
+        }
+        for epoch in stride(from: trainer.epochsDone + 1, through: c.recipe.epochs, by: 1) {
             let start = DispatchTime.now().uptimeNanoseconds
             let trained = try trainer.trainEpoch(on: trainLoader) { bar.update($0) }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -88,6 +116,8 @@ public final class TrainingRun {
             say(evaluation.courseLine + "  [\(formatted(seconds, 1)) s]")
             try writeEpochFiles(model: model, metrics: metrics)
             try writePictures(metrics: metrics, evaluation: evaluation, test: test)
+            try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader)
+                .write(to: c.outDirectory + "/" + TrainingState.fileName)
         }
         let result = RunResult(metrics: metrics, finalEvaluation: evaluation)
         say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(c.outDirectory)/")
@@ -104,6 +134,12 @@ public final class TrainingRun {
         let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames)
         try AtomicFile.write(grid.svg(), to: out + "/misclassified.svg")
         try AtomicFile.write(grid.png(), to: out + "/misclassified.png")
+    }
+
+    func readMetrics() throws -> [EpochMetrics] {
+        let path = configuration.outDirectory + "/metrics.jsonl"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 
     func writeEpochFiles(model: Model, metrics: [EpochMetrics]) throws {

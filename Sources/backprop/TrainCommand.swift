@@ -32,6 +32,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Train on the first N training images only.") var trainLimit: Int?
     @Option(help: "Test on the first N test images only.") var testLimit: Int?
     @Option(help: "Threads for the kernels (default: all cores).") var threads: Int?
+    @Option(help: "Continue the run saved in this folder (after its last finished epoch), with its own settings.")
+    var resume: String?
 
     func validate() throws {
         guard Models.named(model) != nil else {
@@ -85,6 +87,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Threads.count = threads }
+        if let resume {
+            let configuration = try TrainingRun.resuming(folder: resume)
+            print("backprop train --resume \(resume): \(configuration.model.name), \(describe(configuration.recipe))")
+            _ = try TrainingRun(configuration) { print($0); fflush(stdout) }.execute()
+            return
+        }
         let definition = Models.named(model)!
         let recipe = recipe(for: definition)
         let outDirectory = out ?? Self.newRunFolder(model: model)

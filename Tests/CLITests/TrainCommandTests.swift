@@ -67,3 +67,50 @@ struct TrainCommandTests {
         #expect(result.errors.contains("train-images-idx3-ubyte") && result.errors.contains("7856"), "\(result.errors)")
     }
 }
+
+@Suite("Never lose a run", .serialized)
+struct ResumeTests {
+    /// A run killed with SIGKILL in the middle of its second epoch, then resumed, ends with the very
+    /// same bytes in model.safetensors as a run that was never interrupted.
+    @Test func killedMidEpochThenResumedIsBitIdentical() throws {
+        try #require(TrainCommandTests.hasMNIST, "data/mnist is missing")
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let arguments = ["train", "--model", "s6", "--epochs", "3", "--train-limit", "4000", "--test-limit", "500",
+                         "--seed", "7", "--data", TrainCommandTests.mnist]
+        let whole = try Backprop.run(arguments + ["--out", folder + "/whole"])
+        #expect(whole.status == 0, "\(whole.errors)")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Backprop.executable)
+        process.arguments = arguments + ["--out", folder + "/killed"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let state = folder + "/killed/training-state.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: state) && Date() < deadline && process.isRunning { usleep(20_000) }
+        usleep(400_000)                       // into the second epoch
+        #expect(process.isRunning, "the run finished before it could be killed")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let metrics = try String(contentsOfFile: folder + "/killed/metrics.jsonl", encoding: .utf8)
+        #expect(metrics.split(separator: "\n").count == 1, "killed after epoch 1 was saved, before epoch 2 was")
+
+        let resumed = try Backprop.run(["train", "--resume", folder + "/killed"])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        #expect(resumed.output.contains("Resuming after epoch 1 of 3"))
+        let a = try Data(contentsOf: URL(fileURLWithPath: folder + "/whole/model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: folder + "/killed/model.safetensors"))
+        #expect(a == b, "resumed weights differ from the uninterrupted run's")
+        let finalLines = try String(contentsOfFile: folder + "/killed/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(finalLines.count == 3)
+    }
+
+    @Test func resumingNothingIsOneLine() throws {
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try Backprop.run(["train", "--resume", folder])
+        #expect(result.status != 0 && result.errors.split(separator: "\n").count == 1 && result.errors.contains("no training-state"))
+    }
+}

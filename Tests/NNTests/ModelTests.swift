@@ -15,6 +15,11 @@ struct ModelTests {
         #expect(model.parameterCount < 20_000)
     }
 
+    @Test func courseModelsStayUnderTheirBudgets() {
+        #expect(Models.s6.makeModel().parameterCount < 20_000)
+        #expect(Models.s7.makeModel().parameterCount < 8_000)
+    }
+
     @Test func seedERAv1ParameterNamesMatchItsPyTorchStateDict() {
         let names = Models.seedERAv1.makeModel().parameters.map(\.name)
         #expect(names.first == "conv1.0.weight")
