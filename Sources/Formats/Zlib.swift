@@ -19,23 +19,7 @@ public enum CompressionError: Error, CustomStringConvertible {
 public enum Zlib {
     /// Compresses `bytes` into the zlib format (RFC 1950), as PNG's IDAT chunks want.
     public static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8] {
-        var stream = z_stream()
-        precondition(deflateInit_(&stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
-        let produced: Int = bytes.withUnsafeBufferPointer { input in
-            output.withUnsafeMutableBufferPointer { out in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                stream.avail_in = uInt(input.count)
-                stream.next_out = out.baseAddress
-                stream.avail_out = uInt(out.count)
-                let status = deflate(&stream, Z_FINISH)
-                precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
-                return out.count - Int(stream.avail_out)
-            }
-        }
-        output.removeSubrange(produced...)
-        return output
+        deflateAll(bytes, level: level, windowBits: MAX_WBITS)
     }
 
     /// Decompresses zlib-format data (PNG's IDAT), refusing to produce more than `limit` bytes.
@@ -57,8 +41,13 @@ public enum Zlib {
 
     /// Compresses `bytes` into a single gzip member.
     public static func gzip(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8] {
+        deflateAll(bytes, level: level, windowBits: 16 + MAX_WBITS)
+    }
+
+    /// Deflates a whole buffer; `windowBits` picks the framing (15: zlib, 16 + 15: gzip).
+    private static func deflateAll(_ bytes: [UInt8], level: Int32, windowBits: Int32) -> [UInt8] {
         var stream = z_stream()
-        precondition(deflateInit2_(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+        precondition(deflateInit2_(&stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY,
                                    ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
@@ -68,7 +57,8 @@ public enum Zlib {
                 stream.avail_in = uInt(input.count)
                 stream.next_out = out.baseAddress
                 stream.avail_out = uInt(out.count)
-                precondition(deflate(&stream, Z_FINISH) == Z_STREAM_END)
+                let status = deflate(&stream, Z_FINISH)
+                precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
                 return out.count - Int(stream.avail_out)
             }
         }

@@ -72,13 +72,7 @@ public final class Conv2dKernel {
             let column = self.columns[chunk], tile = self.tiles[chunk]
             for n in images {
                 self.im2col(input + n * inPlane, into: column)
-                for row in Swift.stride(from: 0, to: self.outRows, by: 8) {
-                    for p in Swift.stride(from: 0, to: self.stride, by: 32) {
-                        microKernel8x32(self.weights + row * self.depth, lda: self.depth, column + p, ldb: self.stride,
-                                        depth: self.depth, bias: self.bias + row,
-                                        tile + row * self.stride + p, ldc: self.stride)
-                    }
-                }
+                self.multiply(self.weights, rows: self.outRows, depth: self.depth, by: column, bias: self.bias, into: tile)
                 let out = output + n * outPlane
                 for o in 0..<s.outChannels {
                     (out + o * self.pixels).update(from: tile + o * self.stride, count: self.pixels)
@@ -98,13 +92,8 @@ public final class Conv2dKernel {
             let gradient = self.gradients[chunk], tile = self.tiles[chunk]
             for n in images {
                 self.pad(outputGradient + n * outPlane, into: gradient)
-                for row in Swift.stride(from: 0, to: self.depthRows, by: 8) {
-                    for p in Swift.stride(from: 0, to: self.stride, by: 32) {
-                        microKernel8x32(self.weightsTransposed + row * s.outChannels, lda: s.outChannels,
-                                        gradient + p, ldb: self.stride, depth: s.outChannels, bias: self.noBias,
-                                        tile + row * self.stride + p, ldc: self.stride)
-                    }
-                }
+                self.multiply(self.weightsTransposed, rows: self.depthRows, depth: s.outChannels, by: gradient,
+                              bias: nil, into: tile)
                 self.col2im(tile, into: inputGradient + n * inPlane)
             }
         }
@@ -144,6 +133,19 @@ public final class Conv2dKernel {
             for o in 0..<s.outChannels {
                 for r in 0..<depth { weightGradient[o * depth + r] += partial[o * depthRows + r] }
                 biasGradient?[o] += partial[partialSize + o]
+            }
+        }
+    }
+
+    /// tile = A · B (+ bias per row): A is `rows` × `depth` (rows a multiple of 8), B is `depth` rows
+    /// of `stride` pixels; the 8×32 micro-kernel covers it block by block.
+    func multiply(_ a: UnsafePointer<Float>, rows: Int, depth: Int, by b: UnsafePointer<Float>,
+                  bias: UnsafePointer<Float>?, into tile: UnsafeMutablePointer<Float>) {
+        for row in Swift.stride(from: 0, to: rows, by: 8) {
+            let rowBias = bias.map { $0 + row } ?? UnsafePointer(noBias)
+            for p in Swift.stride(from: 0, to: stride, by: 32) {
+                microKernel8x32(a + row * depth, lda: depth, b + p, ldb: stride, depth: depth, bias: rowBias,
+                                tile + row * stride + p, ldc: stride)
             }
         }
     }

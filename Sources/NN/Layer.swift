@@ -61,3 +61,12 @@ func expectImage(_ shape: [Int], channels: Int?, _ layer: String) throws -> (c: 
     }
     return (shape[0], shape[1], shape[2])
 }
+
+/// The output shape of a k×k pooling with stride k (floor mode), or an error naming the layer.
+func pooledShape(_ shape: [Int], kernelSize: Int, _ layer: String) throws -> [Int] {
+    let (c, h, w) = try expectImage(shape, channels: nil, layer)
+    guard h >= kernelSize && w >= kernelSize else {
+        throw ModelError("\(layer) needs images of at least \(kernelSize) pixels, got \(h)×\(w)")
+    }
+    return [c, h / kernelSize, w / kernelSize]
+}

@@ -16,11 +16,7 @@ public final class AvgPool2d: Layer {
     public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
-        let (c, h, w) = try expectImage(inputShape, channels: nil, description)
-        guard h >= kernelSize && w >= kernelSize else {
-            throw ModelError("\(description) needs images of at least \(kernelSize) pixels, got \(h)×\(w)")
-        }
-        return [c, h / kernelSize, w / kernelSize]
+        try pooledShape(inputShape, kernelSize: kernelSize, description)
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
