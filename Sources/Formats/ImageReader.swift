@@ -43,6 +43,9 @@ public enum ImageReader {
     // MARK: PGM
 
     public static func decodePGM(_ bytes: [UInt8], source: String) throws -> GrayImage {
+        guard bytes.count >= 2, bytes[0] == 0x50, bytes[1] == 0x32 || bytes[1] == 0x35 else {
+            throw ImageError("\(source): not a PGM image (expected P2 or P5 at the start)")
+        }
         var position = 2
         func token() throws -> Int {
             while position < bytes.count {
@@ -83,6 +86,9 @@ public enum ImageReader {
     // MARK: PNG
 
     public static func decodePNG(_ bytes: [UInt8], source: String) throws -> GrayImage {
+        guard bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
+            throw ImageError("\(source): not a PNG image (no PNG signature)")
+        }
         func fail(_ why: String) -> ImageError { ImageError("\(source): corrupt PNG (\(why))") }
         func word(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
         var position = 8
@@ -93,7 +99,8 @@ public enum ImageReader {
         while position + 12 <= bytes.count {
             let length = word(position)
             guard length >= 0, length <= bytes.count - position - 12 else { throw fail("a chunk runs past the end of the file") }
-            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
+            // Chunk names are four ASCII letters; anything else is shown as "?" so messages stay one line.
+            let type = String(bytes[(position + 4)..<(position + 8)].map { (0x41...0x7a).contains($0) ? Character(UnicodeScalar($0)) : "?" })
             let data = Array(bytes[(position + 8)..<(position + 8 + length)])
             let crc = UInt32(word(position + 8 + length))
             guard Zlib.crc32(Array(bytes[(position + 4)..<(position + 8 + length)])) == crc else { throw fail("bad CRC in \(type) chunk") }

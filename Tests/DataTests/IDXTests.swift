@@ -190,3 +190,29 @@ struct PreprocessingTests {
             .contains("no digit found") == true)
     }
 }
+
+@Suite("Mutated IDX files never crash the reader")
+struct IDXMutationTests {
+    @Test func idx() {
+        let images = IDX.imagesFile(count: 2, rows: 3, columns: 4, pixels: Array(0..<24))
+        let seeds = [images, Zlib.gzip(images), IDX.labelsFile([1, 2, 3])]
+        var state: UInt64 = 7
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        for i in 0..<2000 {
+            var bytes = seeds[i % seeds.count]
+            for _ in 0..<(1 + next() % 3) {
+                switch next() % 4 {
+                case 0 where !bytes.isEmpty: bytes[next() % bytes.count] ^= UInt8(1 << (next() % 8))
+                case 1 where !bytes.isEmpty: bytes.removeSubrange((next() % bytes.count)...)
+                case 2 where bytes.count >= 8: bytes.replaceSubrange(4..<8, with: [0x7f, 0xff, 0xff, 0xff])
+                default: bytes.append(UInt8(next() % 256))
+                }
+            }
+            let path = temporaryFile(bytes)
+            for read in [{ _ = try IDX.readImages(at: path) }, { _ = try IDX.readLabels(at: path) }] as [() throws -> Void] {
+                if let message = failure(read), message.contains("\n") { Issue.record("not one line: \(message)") }
+            }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
