@@ -3,12 +3,15 @@
 
     scripts/torch_twin.py check CHECKPOINT [--data data/mnist] [--backprop .build/release/backprop]
     scripts/torch_twin.py agree FOLDER
+    scripts/torch_twin.py time-epoch MODEL [--batch-size 128] [--threads 2] [--data data/mnist]
 
 builds the model the checkpoint names from `backprop summary --model NAME --json` (same layers,
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
 PyTorch's test accuracy, to compare with `backprop eval`. `agree` reads what the Swift test
 TorchAgreementTests wrote into FOLDER (architecture.json, model.safetensors, expected.safetensors),
-repeats the computation in PyTorch and exits non-zero, with the differences, if they disagree. Needs torch and safetensors
+repeats the computation in PyTorch and exits non-zero, with the differences, if they disagree.
+`time-epoch` trains the twin for one epoch (SGD, no augmentation) and prints its wall time, for
+comparison with `backprop train --model MODEL --epochs 1 --rotation 0`. Needs torch and safetensors
 (pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
 import argparse
 import json
@@ -147,6 +150,27 @@ def agree(args):
         sys.exit(1)
 
 
+def time_epoch(args):
+    import time
+    twin = Twin(architecture(args.backprop, args.model))
+    x = read_idx(f"{args.data}/train-images-idx3-ubyte", True)
+    y = torch.tensor(read_idx(f"{args.data}/train-labels-idx1-ubyte", False), dtype=torch.long)
+    x = torch.tensor((x.astype(np.float32) / 255 - 0.1307) / 0.3081)
+    optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
+    twin.train()
+    order = torch.randperm(len(y))
+    start = time.perf_counter()
+    for i in range(0, len(y), args.batch_size):
+        index = order[i:i + args.batch_size]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.nll_loss(twin(x[index]), y[index])
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: {args.model} batch {args.batch_size}: "
+          f"one training epoch in {seconds:.1f} s ({len(y) / seconds:.0f} images/s)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +180,12 @@ if __name__ == "__main__":
     c.add_argument("--backprop", default=".build/release/backprop")
     a = sub.add_parser("agree")
     a.add_argument("folder")
+    t = sub.add_parser("time-epoch")
+    t.add_argument("model")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--data", default="data/mnist")
+    t.add_argument("--backprop", default=".build/release/backprop")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    {"check": check, "agree": agree}[args.command](args)
+    torch.set_num_threads(getattr(args, "threads", 2))
+    {"check": check, "agree": agree, "time-epoch": time_epoch}[args.command](args)

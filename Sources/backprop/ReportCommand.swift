@@ -62,7 +62,16 @@ struct ReportCommand: ParsableCommand {
             let minimum = tails.min().map { formatted($0, 2) + "%" } ?? ""
             let mean: String = tails.isEmpty ? "" : formatted(tails.reduce(0, +) / Double(tails.count), 2) + "%"
             let median: String = seconds.isEmpty ? "" : formatted(seconds[seconds.count / 2], 1)
-            let command: String = group.first.map { "`" + $0.command.replacingOccurrences(of: " --seed \(seeds[0])", with: "") + "`" } ?? ""
+            // The command without its seed and output folder: what a reader types to reproduce a row.
+            let words = (group.first?.command ?? "").split(separator: " ").map(String.init)
+            var kept: [String] = []
+            var skip = false
+            for word in words {
+                if skip { skip = false; continue }
+                if word == "--out" || word == "--seed" { skip = true; continue }
+                kept.append(word)
+            }
+            let command = kept.isEmpty ? "" : "`" + kept.joined(separator: " ") + "`"
             let cells: [String] = [model, parameters, multiplyAdds, epochs, seeds.joined(separator: ", "), bestText, minimum,
                                    mean, median, Self.published[model] ?? "", command]
             print("| " + cells.joined(separator: " | ") + " |")
