@@ -17,9 +17,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
-        if let model, Models.named(model) == nil {
-            throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-        }
+        if let model { _ = try modelDefinition(named: model, source: "--model") }
         if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit: expected a positive whole number, got \(testLimit)") }
     }
 
@@ -57,10 +55,7 @@ func loadModel(checkpoint: String, name: String?) throws -> Model {
     guard let modelName = name ?? saved else {
         throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
     }
-    guard let definition = Models.named(modelName) else {
-        throw ValidationError("\(checkpoint): unknown model \"\(modelName)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-    }
-    let model = definition.makeModel()
+    let model = try modelDefinition(named: modelName, source: checkpoint).makeModel()
     try Checkpoint.load(model, from: checkpoint)
     return model
 }

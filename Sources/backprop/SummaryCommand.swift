@@ -16,9 +16,7 @@ struct SummaryCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard Models.named(model) != nil else {
-            throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-        }
+        _ = try modelDefinition(named: model, source: "--model")
         guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
     }
 
@@ -47,4 +45,13 @@ func describe(_ recipe: Recipe) -> String {
     if recipe.rotationDegrees > 0 { parts.append("rotation ±\(recipe.rotationDegrees)°") }
     if recipe.translateFraction > 0 { parts.append("translation ±\(recipe.translateFraction)") }
     return parts.joined(separator: ", ")
+}
+
+/// The shipped model called `name`, or a one-line error that starts with `source` (the option or
+/// the file that named it) and lists the models there are.
+func modelDefinition(named name: String, source: String) throws -> ModelDefinition {
+    guard let definition = Models.named(name) else {
+        throw ValidationError("\(source): unknown model \"\(name)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+    }
+    return definition
 }

@@ -36,9 +36,7 @@ struct TrainCommand: ParsableCommand {
     var resume: String?
 
     func validate() throws {
-        guard Models.named(model) != nil else {
-            throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-        }
+        _ = try modelDefinition(named: model, source: "--model")
         guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
         if let epochs, epochs <= 0 { throw ValidationError("--epochs: expected a positive whole number, got \(epochs)") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
