@@ -9,7 +9,8 @@ builds the model the checkpoint names from `backprop summary --model NAME --json
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
 PyTorch's test accuracy, to compare with `backprop eval`. `agree` reads what the Swift test
 TorchAgreementTests wrote into FOLDER (architecture.json, model.safetensors, expected.safetensors),
-repeats the computation in PyTorch and exits non-zero, with the differences, if they disagree.
+repeats the computation in PyTorch and exits 1, with the differences, if they disagree, or 3 if the
+batch lies too close to a ReLU or max-pool kink to test anything (see `kink_margin`).
 `time-epoch` trains the twin for one epoch (SGD, no augmentation) and prints its wall time, for
 comparison with `backprop train --model MODEL --epochs 1 --rotation 0`. Needs torch and safetensors
 (pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
@@ -106,12 +107,56 @@ def relative(a, b):
     return float((a - b).norm() / max(float(b.norm()), 1e-12))
 
 
+KINK_MARGIN = 2e-6
+
+
+def kink_margin(folder, x):
+    """How far the batch stays from the places where the network is not differentiable, in float64:
+    the smallest |input| of a ReLU and the smallest non-zero gap between the two largest values of a
+    max-pool window (exact ties are fine: both engines compute the same value and take the first).
+    Closer than float32's rounding, the two engines may fall on different sides of a kink and both
+    be right, so such a batch cannot test agreement."""
+    twin = Twin(json.load(open(f"{folder}/architecture.json")))
+    twin.load_state_dict(load_file(f"{folder}/model.safetensors"), strict=True)
+    twin = twin.double()
+    margins = []
+
+    def relu_input(module, inputs):
+        margins.append(float(inputs[0].abs().min()))
+
+    def pool_input(module, inputs):
+        k = module.kernel_size
+        n, c, h, w = inputs[0].shape
+        windows = inputs[0][:, :, :h // k * k, :w // k * k].unfold(2, k, k).unfold(3, k, k).reshape(n, c, h // k, w // k, k * k)
+        top = windows.topk(2, dim=-1).values
+        gap = top[..., 0] - top[..., 1]
+        gap = gap[gap > 0]
+        if gap.numel():
+            margins.append(float(gap.min()))
+
+    for m in twin.modules():
+        if isinstance(m, (nn.Dropout, nn.Dropout2d)):
+            m.p = 0.0
+        if isinstance(m, nn.ReLU):
+            m.register_forward_pre_hook(relu_input)
+        if isinstance(m, nn.MaxPool2d):
+            m.register_forward_pre_hook(pool_input)
+    twin.train()
+    with torch.no_grad():
+        twin(x.double())
+    return min(margins, default=float("inf"))
+
+
 def agree(args):
     folder = args.folder
     twin = Twin(json.load(open(f"{folder}/architecture.json")))
     twin.load_state_dict(load_file(f"{folder}/model.safetensors"), strict=True)
     expected = load_file(f"{folder}/expected.safetensors")
     x, labels = expected["input"], expected["labels"].long()
+    margin = kink_margin(folder, x)
+    if margin < KINK_MARGIN:
+        print(f"ILL-CONDITIONED: the batch comes within {margin:.1e} of a ReLU or max-pool kink (needs {KINK_MARGIN:.0e})")
+        sys.exit(3)
     problems, worst = [], {}
     twin.eval()
     with torch.no_grad():

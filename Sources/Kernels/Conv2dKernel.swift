@@ -1,210 +1,296 @@
-/// The fast convolution for one fixed shape, as a matrix product per image.
+/// The fast convolution for one fixed shape: direct convolutions in SIMD16 register blocks over
+/// both cores.
 ///
-/// For image n, "im2col" lays out every k×k window of the input as a column:
-///   col[(c·k + i)·k + j, y·OW + x] = in[n, c, y+i−p, x+j−p]   (0 outside the image)
-/// so that, with W the weights viewed as a (Cout × Cin·k·k) matrix,
-///   forward:          out[n]  = W · col + b
-///   backward, data:   ∂in[n]  = col2im(Wᵀ · ∂out[n])   (col2im adds each column back where it came from)
-///   backward, weights: ∂W    += ∂out[n] · colᵀ,  ∂b += row sums of ∂out[n].
-/// The products run in register-blocked SIMD16 micro-kernels (`MicroKernel.swift`); images are
-/// spread over the threads, each with its own scratch (columns, a padded output tile, partial
-/// weight gradients added up at the end). Rows are padded to a multiple of 32 pixels so the
-/// kernels never need a remainder loop. All memory is planned in `init`: nothing is allocated per call.
+/// Every pass reads zero-padded planes (`PaddedPlanes`) in which each kernel tap is one offset, so
+/// 32 neighbouring outputs read 32 neighbouring inputs:
+///   forward:           out[n] = conv(in[n] padded by p, w) + b
+///                      out[n,o,y,x] = b[o] + Σ_{c,i,j} w[o,c,i,j] · (in[n] padded)[c, y+i, x+j]
+///   backward, data:    ∂in[n] = conv(∂out[n] padded by k−1−p, w flipped, in and out channels swapped)
+///                      ∂in[n,c,y,x] = Σ_{o,i,j} w[o,c,k−1−i,k−1−j] · (∂out[n] padded)[o, y+i, x+j]
+///                      (a negative padding crops)
+///   backward, weights: dot products of ∂out rows with shifted rows of the padded input
+///                      ∂w[o,c,i,j] += Σ_{n,y,x} ∂out[n,o,y,x] · (in[n] padded)[c, y+i, x+j]
+///                      ∂b[o] += Σ_{n,y,x} ∂out[n,o,y,x]
+/// Convolutions run in 8×32 (and 4×32) register blocks (`convolve8x32`), dot products in 4×4
+/// blocks (`dot4x4`), both in `MicroKernel.swift`. Images small enough to waste a block are
+/// stacked in groups; unpadded images are read where they are. The batch is split over the
+/// threads, each with its own scratch (padded planes, a result tile, partial weight gradients
+/// added up at the end). All memory is planned in `init`: nothing is allocated per call.
 ///
 /// Same contract as `Conv2dReference`, which the tests compare it with: `forward` and
-/// `backwardData` overwrite their outputs; `backwardWeights` adds into the gradients.
+/// `backwardData` overwrite their outputs; `backwardWeights` adds into the gradients. The caller's
+/// buffers are read and written exactly within their sizes.
 public final class Conv2dKernel {
     public let shape: Conv2dShape
-    let depth: Int           // K = Cin·k·k
-    let pixels: Int          // P = OH·OW
-    let stride: Int          // P rounded up to 32
-    let outRows: Int         // Cout rounded up to 8
-    let depthRows: Int       // K rounded up to 8
+    /// Threads the batch is spread over (at most the batch size).
+    public let threads: Int
 
-    let weights: UnsafeMutablePointer<Float>            // outRows × K, rows past Cout are 0
-    let weightsTransposed: UnsafeMutablePointer<Float>  // depthRows × Cout, rows past K are 0
-    let bias: UnsafeMutablePointer<Float>               // outRows (zeros without a bias)
-    let noBias: UnsafeMutablePointer<Float>             // 8 zeros
-    let threads: Int
-    let columns: [UnsafeMutablePointer<Float>]          // per thread: depthRows × stride
-    let tiles: [UnsafeMutablePointer<Float>]            // per thread: max(outRows, depthRows) × stride
-    let gradients: [UnsafeMutablePointer<Float>]        // per thread: outRows × stride (padded ∂out)
-    let partials: [UnsafeMutablePointer<Float>]         // per thread: outRows × depthRows + outRows
+    let taps: Int                     // K = Cin·k·k: weights per output channel
+    let flippedTaps: Int              // Cout·k·k: weights per input channel in backward-data
+    let taps4: Int                    // K rounded up to 4
+    let outRows4: Int                 // Cout rounded up to 4: rows of the ∂out tile in backward-weights
+    let forwardPlanes: PaddedPlanes   // the input, padded by p (forward)
+    let weightPlanes: PaddedPlanes    // the same, in longer groups (backward-weights)
+    let backwardPlanes: PaddedPlanes  // ∂out, padded by k−1−p (backward-data)
+    let outputBlocks: [RowBlock]      // output channels in blocks of 8 (and 4)
+    let inputBlocks: [RowBlock]       // input channels in blocks of 8 (and 4)
+
+    let packedWeights: UnsafeMutablePointer<Float>   // per output block: [tap][rows of the block]
+    let flippedWeights: UnsafeMutablePointer<Float>  // per input block: [flipped tap][rows]
+    let biasRows: UnsafeMutablePointer<Float>        // bias per output row, 0 past Cout
+    let zeros: UnsafeMutablePointer<Float>           // the bias of backward-data
+    let forwardOffsets: UnsafeMutablePointer<Int>
+    let backwardOffsets: UnsafeMutablePointer<Int>
+    let weightOffsets: UnsafeMutablePointer<Int>     // taps4 entries (0 past the last tap)
+
+    // Per thread; every layout has its own buffers, whose padding stays zero.
+    let inputScratch: [UnsafeMutablePointer<Float>]        // forwardPlanes.count
+    let gradientScratch: [UnsafeMutablePointer<Float>]     // backwardPlanes.count
+    let weightInputScratch: [UnsafeMutablePointer<Float>]  // weightPlanes.count
+    let tiles: [UnsafeMutablePointer<Float>]               // convolution results: rows × positions
+    let gradientTiles: [UnsafeMutablePointer<Float>]       // ∂out in forward positions, zero elsewhere
+    let partials: [UnsafeMutablePointer<Float>]            // outRows4 × taps4 weight sums, then outRows4 bias sums
 
     /// Plans the kernel for `shape`, to run on at most `threads` threads.
     public init(shape: Conv2dShape, threads: Int = Threads.count) {
+        precondition(shape.batch >= 0 && shape.inChannels > 0 && shape.outChannels > 0 && shape.kernelSize > 0
+                     && shape.padding >= 0 && shape.outHeight > 0 && shape.outWidth > 0, "bad convolution \(shape)")
         self.shape = shape
-        depth = shape.inChannels * shape.kernelSize * shape.kernelSize
-        pixels = shape.outHeight * shape.outWidth
-        stride = (pixels + 31) / 32 * 32
-        outRows = (shape.outChannels + 7) / 8 * 8
-        depthRows = (depth + 7) / 8 * 8
+        let k = shape.kernelSize, p = shape.padding
         let threadCount = max(1, min(threads, shape.batch))
         self.threads = threadCount
-        func zeros(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count + 64)
-            pointer.initialize(repeating: 0, count: count + 64)
-            return pointer
+        taps = shape.inChannels * k * k
+        flippedTaps = shape.outChannels * k * k
+        taps4 = (taps + 3) / 4 * 4
+        outRows4 = (shape.outChannels + 3) / 4 * 4
+
+        // Images per group: one where the planes can be read in place (no padding, images of a
+        // few blocks or more) or are cropped, else stacked until a group has about `positions`
+        // positions, with equal groups per thread.
+        let perThread = max(1, (shape.batch + threadCount - 1) / threadCount)
+        func planes(channels: Int, height: Int, width: Int, pad: Int, inPlaceFrom smallest: Int) -> PaddedPlanes {
+            let imageSize = (height + pad) * (width + 2 * pad)
+            var images = 1
+            if pad > 0 || (pad == 0 && height * width < smallest) {
+                let wanted = min(perThread, max(1, 1024 / imageSize))
+                let groups = (perThread + wanted - 1) / wanted
+                images = (perThread + groups - 1) / groups
+            }
+            return PaddedPlanes(channels: channels, height: height, width: width, pad: pad, kernelSize: k, images: images)
         }
-        weights = zeros(outRows * depth)
-        weightsTransposed = zeros(depthRows * shape.outChannels)
-        bias = zeros(outRows)
-        noBias = zeros(8)
-        let (tileRows, columnSize, outSize) = (max(outRows, depthRows) * stride, depthRows * stride, outRows * stride)
-        let partialSize = outRows * depthRows + outRows
-        columns = (0..<threadCount).map { _ in zeros(columnSize) }
-        tiles = (0..<threadCount).map { _ in zeros(tileRows) }
-        gradients = (0..<threadCount).map { _ in zeros(outSize) }
-        partials = (0..<threadCount).map { _ in zeros(partialSize) }
+        forwardPlanes = planes(channels: shape.inChannels, height: shape.height, width: shape.width, pad: p,
+                               inPlaceFrom: 64)
+        // The weight gradient's dot products want long rows: stack all but large images.
+        weightPlanes = planes(channels: shape.inChannels, height: shape.height, width: shape.width, pad: p,
+                              inPlaceFrom: 512)
+        backwardPlanes = planes(channels: shape.outChannels, height: shape.outHeight, width: shape.outWidth,
+                                pad: k - 1 - p, inPlaceFrom: 64)
+        outputBlocks = RowBlock.split(shape.outChannels)
+        inputBlocks = RowBlock.split(shape.inChannels)
+        let outRows = outputBlocks.last!.end, inRows = inputBlocks.last!.end
+
+        packedWeights = zeroedFloats(outRows * taps)
+        flippedWeights = zeroedFloats(inRows * flippedTaps)
+        biasRows = zeroedFloats(outRows)
+        zeros = zeroedFloats(8)
+        forwardOffsets = .allocate(capacity: taps)
+        forwardOffsets.initialize(from: forwardPlanes.offsets, count: taps)
+        backwardOffsets = .allocate(capacity: flippedTaps)
+        backwardOffsets.initialize(from: backwardPlanes.offsets, count: flippedTaps)
+        weightOffsets = .allocate(capacity: taps4)
+        weightOffsets.initialize(repeating: 0, count: taps4)
+        weightOffsets.update(from: weightPlanes.offsets, count: taps)
+
+        let (forward, backward, weights) = (forwardPlanes, backwardPlanes, weightPlanes)
+        let tileSize = max(outRows * forward.pixels, inRows * backward.pixels)
+        let (rows4, depth4) = (outRows4, taps4)
+        inputScratch = (0..<threadCount).map { _ in zeroedFloats(forward.count) }
+        gradientScratch = (0..<threadCount).map { _ in zeroedFloats(backward.count) }
+        weightInputScratch = (0..<threadCount).map { _ in zeroedFloats(weights.count) }
+        tiles = (0..<threadCount).map { _ in zeroedFloats(tileSize) }
+        gradientTiles = (0..<threadCount).map { _ in zeroedFloats(rows4 * weights.pixels) }
+        partials = (0..<threadCount).map { _ in zeroedFloats(rows4 * depth4 + rows4) }
     }
 
     deinit {
-        for pointer in [weights, weightsTransposed, bias, noBias] + columns + tiles + gradients + partials { pointer.deallocate() }
+        for pointer in [packedWeights, flippedWeights, biasRows, zeros] + inputScratch + gradientScratch
+            + weightInputScratch + tiles + gradientTiles + partials { pointer.deallocate() }
+        forwardOffsets.deallocate()
+        backwardOffsets.deallocate()
+        weightOffsets.deallocate()
     }
 
+    /// Multiply-adds of one forward pass (each backward pass does as many).
+    public var multiplyAdds: Int { shape.multiplyAdds }
+
+    /// Threads worth waking for a pass of `multiplyAdds`: small layers run inline.
+    func threadCount(for multiplyAdds: Int) -> Int {
+        multiplyAdds < 1 << 18 ? 1 : threads
+    }
+
+    /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} w[o,c,i,j] · in[n,c,y+i−p,x+j−p]. Overwrites `output`.
     public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias inputBias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         let s = shape
-        weights.update(from: weight, count: s.outChannels * depth)
-        if let inputBias { bias.update(from: inputBias, count: s.outChannels) } else { bias.update(repeating: 0, count: outRows) }
-        let inPlane = s.inChannels * s.height * s.width, outPlane = s.outChannels * pixels
-        parallelFor(s.batch, threads: self.threads) { chunk, images in
-            let column = self.columns[chunk], tile = self.tiles[chunk]
-            for n in images {
-                self.im2col(input + n * inPlane, into: column)
-                self.multiply(self.weights, rows: self.outRows, depth: self.depth, by: column, bias: self.bias, into: tile)
-                let out = output + n * outPlane
+        guard s.batch > 0 else { return }
+        for block in outputBlocks {
+            let packed = packedWeights + block.start * taps
+            for r in 0..<block.rows where block.start + r < s.outChannels {
+                let o = block.start + r
+                for t in 0..<taps { packed[t * block.rows + r] = weight[o * taps + t] }
+            }
+        }
+        for o in 0..<s.outChannels { biasRows[o] = bias?[o] ?? 0 }
+        convolve(forwardPlanes, scratch: inputScratch, source: input, sourceCount: s.inputCount,
+                 weights: packedWeights, taps: taps, offsets: forwardOffsets, blocks: outputBlocks, bias: biasRows,
+                 destination: output, channels: s.outChannels)
+    }
+
+    /// ∂in[n,c,iy,ix] = Σ_{o,i,j} w[o,c,i,j] · ∂out[n,o,iy−i+p,ix−j+p]. Overwrites `inputGradient`.
+    public func backwardData(outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             inputGradient: UnsafeMutablePointer<Float>) {
+        let s = shape, kk = s.kernelSize * s.kernelSize
+        guard s.batch > 0 else { return }
+        // flipped[c][(o, i, j)] = w[o, c, k−1−i, k−1−j]
+        for block in inputBlocks {
+            let packed = flippedWeights + block.start * flippedTaps
+            for r in 0..<block.rows where block.start + r < s.inChannels {
+                let c = block.start + r
                 for o in 0..<s.outChannels {
-                    (out + o * self.pixels).update(from: tile + o * self.stride, count: self.pixels)
+                    let kernel = weight + (o * s.inChannels + c) * kk
+                    for t in 0..<kk { packed[(o * kk + t) * block.rows + r] = kernel[kk - 1 - t] }
                 }
             }
         }
+        convolve(backwardPlanes, scratch: gradientScratch, source: outputGradient, sourceCount: s.outputCount,
+                 weights: flippedWeights, taps: flippedTaps, offsets: backwardOffsets, blocks: inputBlocks,
+                 bias: zeros, destination: inputGradient, channels: s.inChannels)
     }
 
-    public func backwardData(outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                             inputGradient: UnsafeMutablePointer<Float>) {
-        let s = shape
-        for o in 0..<s.outChannels {
-            for r in 0..<depth { weightsTransposed[r * s.outChannels + o] = weight[o * depth + r] }
-        }
-        let inPlane = s.inChannels * s.height * s.width, outPlane = s.outChannels * pixels
-        parallelFor(s.batch, threads: self.threads) { chunk, images in
-            let gradient = self.gradients[chunk], tile = self.tiles[chunk]
-            for n in images {
-                self.pad(outputGradient + n * outPlane, into: gradient)
-                self.multiply(self.weightsTransposed, rows: self.depthRows, depth: s.outChannels, by: gradient,
-                              bias: nil, into: tile)
-                self.col2im(tile, into: inputGradient + n * inPlane)
-            }
-        }
-    }
-
+    /// ∂w[o,c,i,j] += Σ_{n,y,x} ∂out[n,o,y,x] · in[n,c,y+i−p,x+j−p];  ∂b[o] += Σ_{n,y,x} ∂out[n,o,y,x].
+    /// Adds into the gradients; `biasGradient` may be nil.
     public func backwardWeights(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                 weightGradient: UnsafeMutablePointer<Float>,
                                 biasGradient: UnsafeMutablePointer<Float>?) {
-        let s = shape
-        let inPlane = s.inChannels * s.height * s.width, outPlane = s.outChannels * pixels
-        let rows4 = (s.outChannels + 3) / 4 * 4, depth4 = (depth + 3) / 4 * 4
-        let partialSize = outRows * depthRows
-        parallelFor(s.batch, threads: self.threads) { chunk, images in
-            let column = self.columns[chunk], gradient = self.gradients[chunk], partial = self.partials[chunk]
-            partial.update(repeating: 0, count: partialSize + self.outRows)
-            for n in images {
-                self.im2col(input + n * inPlane, into: column)
-                self.pad(outputGradient + n * outPlane, into: gradient)
-                for o in Swift.stride(from: 0, to: rows4, by: 4) {
-                    for r in Swift.stride(from: 0, to: depth4, by: 4) {
-                        dotKernel4x4(gradient + o * self.stride, ldg: self.stride, column + r * self.stride,
-                                     ldx: self.stride, length: self.stride, partial + o * self.depthRows + r,
-                                     ldo: self.depthRows)
+        let s = shape, planes = weightPlanes
+        guard s.batch > 0 else { return }
+        let outPlane = s.outHeight * s.outWidth, inImage = s.inChannels * s.height * s.width
+        let stride = planes.pixels, partialSize = outRows4 * taps4 + outRows4
+        let withBias = biasGradient != nil
+        for t in 0..<threads { partials[t].update(repeating: 0, count: partialSize) }
+        parallelFor(s.batch, threads: threadCount(for: s.multiplyAdds)) { chunk, images in
+            let gradient = self.gradientTiles[chunk]
+            let partial = self.partials[chunk], biasPartial = partial + self.outRows4 * self.taps4
+            let gradientEnd = outputGradient + s.outputCount
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: planes.images) {
+                let count = min(planes.images, images.upperBound - first)
+                let source = planes.planes(input + first * inImage, sourceEnd: input + s.inputCount, images: count,
+                                           scratch: self.weightInputScratch[chunk])
+                // ∂out in the positions of the forward outputs; padding positions stay zero.
+                let last = planes.lastPosition(images: count)
+                let length = (last + 15) / 16 * 16
+                for o in 0..<s.outChannels {
+                    let row = gradient + o * stride
+                    for g in 0..<count {
+                        copyRows(s.outHeight, of: s.outWidth,
+                                 from: outputGradient + ((first + g) * s.outChannels + o) * outPlane,
+                                 stride: s.outWidth, readLimit: gradientEnd,
+                                 to: row + g * planes.imageSize, stride: planes.rowStride,
+                                 writeLimit: gradient + self.outRows4 * stride)
                     }
-                    for row in o..<(o + 4) {
-                        var sum = SIMD16<Float>()
-                        for p in Swift.stride(from: 0, to: self.stride, by: 16) {
-                            sum += UnsafeRawPointer(gradient + row * self.stride + p).loadUnaligned(as: SIMD16<Float>.self)
-                        }
-                        partial[partialSize + row] += sum.sum()
+                    // Zeros up to the end of the last 16-float block (stale after a smaller group).
+                    (row + last).update(repeating: 0, count: length - last)
+                }
+                for o in Swift.stride(from: 0, to: self.outRows4, by: 4) {
+                    for t in Swift.stride(from: 0, to: self.taps4, by: 4) {
+                        dot4x4(gradient + o * stride, ldg: stride, source, offsets: self.weightOffsets + t,
+                               length: length, partial + o * self.taps4 + t, ldo: self.taps4)
                     }
+                }
+                if withBias {
+                    for o in 0..<s.outChannels { biasPartial[o] += rowSum(gradient + o * stride, length: length) }
                 }
             }
         }
         for t in 0..<threads {
             let partial = partials[t]
             for o in 0..<s.outChannels {
-                for r in 0..<depth { weightGradient[o * depth + r] += partial[o * depthRows + r] }
-                biasGradient?[o] += partial[partialSize + o]
+                for tap in 0..<taps { weightGradient[o * taps + tap] += partial[o * taps4 + tap] }
+                biasGradient?[o] += partial[outRows4 * taps4 + o]
             }
         }
     }
 
-    /// tile = A · B (+ bias per row): A is `rows` × `depth` (rows a multiple of 8), B is `depth` rows
-    /// of `stride` pixels; the 8×32 micro-kernel covers it block by block.
-    func multiply(_ a: UnsafePointer<Float>, rows: Int, depth: Int, by b: UnsafePointer<Float>,
-                  bias: UnsafePointer<Float>?, into tile: UnsafeMutablePointer<Float>) {
-        for row in Swift.stride(from: 0, to: rows, by: 8) {
-            let rowBias = bias.map { $0 + row } ?? UnsafePointer(noBias)
-            for p in Swift.stride(from: 0, to: stride, by: 32) {
-                microKernel8x32(a + row * depth, lda: depth, b + p, ldb: stride, depth: depth, bias: rowBias,
-                                tile + row * stride + p, ldc: stride)
-            }
-        }
-    }
-
-    /// Copies ∂out of one image into rows of `stride` floats, zero past each row's end.
-    /// Rows from Cout to the next multiple of 8 stay zero from `init`.
-    func pad(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
-        for o in 0..<shape.outChannels {
-            (destination + o * stride).update(from: source + o * pixels, count: pixels)
-            (destination + o * stride + pixels).update(repeating: 0, count: stride - pixels)
-        }
-    }
-
-    /// Lays out one image's k×k windows as the rows of `column` (see the type's comment).
-    func im2col(_ image: UnsafePointer<Float>, into column: UnsafeMutablePointer<Float>) {
-        let s = shape, k = s.kernelSize, pad = s.padding, ow = s.outWidth
-        for c in 0..<s.inChannels {
-            let plane = image + c * s.height * s.width
-            for i in 0..<k {
-                for j in 0..<k {
-                    let row = column + ((c * k + i) * k + j) * stride
-                    // Output columns x whose input column x + j − pad lies inside the image.
-                    let first = max(0, pad - j), last = min(ow, s.width + pad - j)
-                    for y in 0..<s.outHeight {
-                        let target = row + y * ow
-                        let iy = y + i - pad
-                        guard iy >= 0 && iy < s.height, first < last else {
-                            target.update(repeating: 0, count: ow)
-                            continue
+    /// The forward and backward-data passes: for each group of images, get the padded planes of
+    /// `source`, convolve them block by block into the tile, and copy the valid positions into
+    /// `destination` (batch × `channels` planes of planes.outRows × planes.outWidth).
+    func convolve(_ planes: PaddedPlanes, scratch: [UnsafeMutablePointer<Float>],
+                  source: UnsafePointer<Float>, sourceCount: Int,
+                  weights: UnsafePointer<Float>, taps: Int, offsets: UnsafePointer<Int>, blocks: [RowBlock],
+                  bias: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>, channels: Int) {
+        let s = shape
+        let sourceImage = planes.channels * planes.sourceHeight * planes.sourceWidth
+        let outRows = planes.outRows, outWidth = planes.outWidth, outPlane = outRows * outWidth
+        let stride = planes.pixels
+        parallelFor(s.batch, threads: threadCount(for: s.multiplyAdds)) { chunk, images in
+            let tile = self.tiles[chunk]
+            let tileEnd = UnsafePointer(tile + blocks.last!.end * stride)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: planes.images) {
+                let count = min(planes.images, images.upperBound - first)
+                let padded = planes.planes(source + first * sourceImage, sourceEnd: source + sourceCount,
+                                           images: count, scratch: scratch[chunk])
+                for p in Swift.stride(from: 0, to: planes.lastPosition(images: count), by: 32) {
+                    for block in blocks {
+                        let packed = weights + block.start * taps
+                        if block.rows == 8 {
+                            convolve8x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
+                                         tile + block.start * stride + p, rowStride: stride)
+                        } else {
+                            convolve4x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
+                                         tile + block.start * stride + p, rowStride: stride)
                         }
-                        if first > 0 { target.update(repeating: 0, count: first) }
-                        (target + first).update(from: plane + iy * s.width + first + j - pad, count: last - first)
-                        if last < ow { (target + last).update(repeating: 0, count: ow - last) }
                     }
-                    (row + pixels).update(repeating: 0, count: stride - pixels)
+                }
+                // In increasing address order, so each row may run over into the next (see copyRows).
+                let groupEnd = destination + (first + count) * channels * outPlane
+                for g in 0..<count {
+                    for o in 0..<channels {
+                        copyRows(outRows, of: outWidth, from: tile + o * stride + g * planes.imageSize,
+                                 stride: planes.rowStride, readLimit: tileEnd,
+                                 to: destination + ((first + g) * channels + o) * outPlane, stride: outWidth,
+                                 writeLimit: groupEnd)
+                    }
                 }
             }
         }
     }
+}
 
-    /// The reverse of im2col: adds every column entry back onto the input pixel it was copied from.
-    func col2im(_ column: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>) {
-        let s = shape, k = s.kernelSize, pad = s.padding, ow = s.outWidth
-        image.update(repeating: 0, count: s.inChannels * s.height * s.width)
-        for c in 0..<s.inChannels {
-            let plane = image + c * s.height * s.width
-            for i in 0..<k {
-                for j in 0..<k {
-                    let row = column + ((c * k + i) * k + j) * stride
-                    let first = max(0, pad - j), last = min(ow, s.width + pad - j)
-                    guard first < last else { continue }
-                    for y in 0..<s.outHeight {
-                        let iy = y + i - pad
-                        guard iy >= 0 && iy < s.height else { continue }
-                        let source = row + y * ow, target = plane + iy * s.width + j - pad
-                        for x in first..<last { target[x] += source[x] }
-                    }
-                }
-            }
+/// A run of 8 or 4 rows computed by one micro-kernel; the last block may reach past the row
+/// count (its extra rows have zero weights and are not used).
+struct RowBlock {
+    let start: Int
+    let rows: Int
+    var end: Int { start + rows }
+
+    /// Blocks of 8, the last one of 4 when 4 or fewer rows remain.
+    static func split(_ rows: Int) -> [RowBlock] {
+        var blocks: [RowBlock] = []
+        var start = 0
+        while start < rows {
+            let size = rows - start <= 4 ? 4 : 8
+            blocks.append(RowBlock(start: start, rows: size))
+            start += size
         }
+        return blocks
     }
+}
+
+/// Σ row[0..<length], `length` a multiple of 16.
+@inline(__always)
+func rowSum(_ row: UnsafePointer<Float>, length: Int) -> Float {
+    var sum = SIMD16<Float>()
+    let raw = UnsafeRawPointer(row)
+    for byte in Swift.stride(from: 0, to: length * 4, by: 64) { sum += raw.loadUnaligned(fromByteOffset: byte, as: SIMD16<Float>.self) }
+    return sum.sum()
 }

@@ -1,21 +1,66 @@
 import Kernels
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The fast convolution must compute what the plain loops compute, for every shape the models use
 /// and the awkward ones they might: odd sizes, outputs narrower than a SIMD vector, channel counts
-/// that are not multiples of the register blocks, 1×1 and 5×5 kernels, padding 0–2, batch 1.
+/// that are not multiples of the register blocks, 1×1, 5×5 and 7×7 kernels, padding 0–3 (also
+/// more than k − 1), batch 1, batches that do not split evenly into the kernel's groups, and
+/// batches big enough to be split over two threads.
 @Suite("Fast convolution equals the reference loops")
 struct Conv2dKernelTests {
+    static func shape(_ batch: Int, _ cin: Int, _ cout: Int, _ height: Int, _ width: Int, k: Int, pad: Int) -> Conv2dShape {
+        Conv2dShape(batch: batch, inChannels: cin, outChannels: cout, height: height, width: width,
+                    kernelSize: k, padding: pad)
+    }
+
     static let shapes: [Conv2dShape] = [
-        Conv2dShape(batch: 3, inChannels: 1, outChannels: 8, height: 28, width: 28, kernelSize: 3, padding: 0),
-        Conv2dShape(batch: 2, inChannels: 8, outChannels: 16, height: 26, width: 26, kernelSize: 3, padding: 1),
-        Conv2dShape(batch: 5, inChannels: 13, outChannels: 3, height: 7, width: 9, kernelSize: 3, padding: 0),
-        Conv2dShape(batch: 2, inChannels: 16, outChannels: 10, height: 6, width: 6, kernelSize: 1, padding: 0),
-        Conv2dShape(batch: 1, inChannels: 32, outChannels: 16, height: 24, width: 24, kernelSize: 1, padding: 1),
-        Conv2dShape(batch: 2, inChannels: 3, outChannels: 5, height: 11, width: 5, kernelSize: 5, padding: 2),
-        Conv2dShape(batch: 4, inChannels: 16, outChannels: 12, height: 3, width: 3, kernelSize: 3, padding: 0),
-        Conv2dShape(batch: 1, inChannels: 2, outChannels: 9, height: 1, width: 1, kernelSize: 3, padding: 1),
-        Conv2dShape(batch: 2, inChannels: 4, outChannels: 33, height: 12, width: 12, kernelSize: 3, padding: 1),
+        // The course models' layers, at small batches.
+        shape(3, 1, 8, 28, 28, k: 3, pad: 0),
+        shape(2, 1, 16, 28, 28, k: 3, pad: 1),
+        shape(2, 8, 16, 26, 26, k: 3, pad: 0),
+        shape(2, 8, 16, 26, 26, k: 3, pad: 1),
+        shape(3, 16, 8, 24, 24, k: 1, pad: 0),
+        shape(3, 16, 16, 12, 12, k: 3, pad: 0),
+        shape(2, 16, 16, 10, 10, k: 3, pad: 1),
+        shape(4, 16, 16, 6, 6, k: 3, pad: 0),
+        shape(3, 16, 10, 1, 1, k: 1, pad: 0),
+        shape(1, 16, 16, 7, 7, k: 3, pad: 0),
+        shape(2, 32, 32, 5, 5, k: 3, pad: 1),
+        // Odd sizes and channel counts, narrow outputs.
+        shape(5, 13, 3, 7, 9, k: 3, pad: 0),
+        shape(2, 16, 32, 13, 11, k: 3, pad: 0),
+        shape(3, 3, 8, 17, 15, k: 3, pad: 1),
+        shape(2, 16, 10, 6, 6, k: 1, pad: 0),
+        shape(3, 32, 8, 7, 7, k: 1, pad: 0),
+        shape(4, 16, 12, 3, 3, k: 3, pad: 0),
+        shape(1, 2, 9, 1, 1, k: 3, pad: 1),
+        shape(2, 4, 33, 12, 12, k: 3, pad: 1),
+        shape(1, 1, 1, 4, 21, k: 3, pad: 0),
+        // Larger kernels and paddings, also padding ≥ kernel size (the backward pass crops).
+        shape(1, 32, 16, 24, 24, k: 1, pad: 1),
+        shape(2, 3, 5, 11, 5, k: 5, pad: 2),
+        shape(2, 8, 8, 9, 9, k: 5, pad: 0),
+        shape(1, 3, 4, 12, 10, k: 7, pad: 3),
+        shape(2, 4, 6, 5, 7, k: 3, pad: 2),
+        shape(1, 2, 3, 2, 3, k: 1, pad: 2),
+        // Batches split over threads (enough work not to run inline), with uneven groups.
+        shape(128, 16, 10, 1, 1, k: 1, pad: 0),
+        shape(128, 16, 16, 6, 6, k: 3, pad: 0),
+        shape(37, 8, 13, 9, 9, k: 3, pad: 1),
+        shape(50, 16, 8, 12, 12, k: 1, pad: 0),
+        shape(6, 8, 16, 26, 26, k: 3, pad: 0),
+        shape(5, 1, 8, 28, 28, k: 3, pad: 1),
+        // seed-erav2's layers at the batch of the PyTorch agreement test.
+        shape(16, 1, 12, 28, 28, k: 3, pad: 1),
+        shape(16, 12, 16, 28, 28, k: 3, pad: 1),
+        shape(16, 16, 20, 14, 14, k: 3, pad: 1),
+        shape(16, 20, 28, 14, 14, k: 3, pad: 1),
+        shape(16, 28, 24, 7, 7, k: 3, pad: 0),
+        shape(16, 24, 12, 5, 5, k: 3, pad: 0),
     ]
 
     static func random(_ count: Int, _ random: inout Random) -> [Float] {
@@ -29,45 +74,79 @@ struct Conv2dKernelTests {
 
     @Test(arguments: shapes, [1, 2])
     func fastEqualsReference(shape s: Conv2dShape, threads: Int) {
-        var random = Random(seed: UInt64(s.inputCount + threads))
+        var random = Random(seed: UInt64(s.inputCount + s.weightCount + threads))
         let input = Self.random(s.inputCount, &random), weight = Self.random(s.weightCount, &random)
         let bias = Self.random(s.outChannels, &random), gradient = Self.random(s.outputCount, &random)
-        let scale = Float(s.inChannels * s.kernelSize * s.kernelSize)
         let kernel = Conv2dKernel(shape: s, threads: threads)
+        // The kernel gets buffers that end at an unreadable page: reading or writing past them crashes.
+        let guardedInput = GuardedBuffer(input), guardedWeight = GuardedBuffer(weight)
+        let guardedBias = GuardedBuffer(bias), guardedGradient = GuardedBuffer(gradient)
 
         for withBias in [true, false] {
-            var expected = [Float](repeating: 0, count: s.outputCount), actual = expected
+            var expected = [Float](repeating: 0, count: s.outputCount)
+            let actual = GuardedBuffer([Float](repeating: .nan, count: s.outputCount))
             bias.withUnsafeBufferPointer { b in
-                let biasPointer = withBias ? b.baseAddress : nil
-                Conv2dReference.forward(input: input, weight: weight, bias: biasPointer, output: &expected, shape: s)
-                kernel.forward(input: input, weight: weight, bias: biasPointer, output: &actual)
+                Conv2dReference.forward(input: input, weight: weight, bias: withBias ? b.baseAddress : nil,
+                                        output: &expected, shape: s)
             }
-            let forwardError = Self.error(expected, actual, scale: scale)
+            kernel.forward(input: guardedInput.pointer, weight: guardedWeight.pointer,
+                           bias: withBias ? guardedBias.pointer : nil, output: actual.pointer)
+            let forwardError = Self.error(expected, actual.array, scale: Float(s.inChannels * s.kernelSize * s.kernelSize))
             #expect(forwardError < 1e-5, "forward \(s), bias \(withBias): error \(forwardError)")
         }
 
-        var expectedData = [Float](repeating: 7, count: s.inputCount), actualData = expectedData
+        var expectedData = [Float](repeating: 7, count: s.inputCount)
+        let actualData = GuardedBuffer([Float](repeating: .nan, count: s.inputCount))
         Conv2dReference.backwardData(outputGradient: gradient, weight: weight, inputGradient: &expectedData, shape: s)
-        kernel.backwardData(outputGradient: gradient, weight: weight, inputGradient: &actualData)
-        let dataError = Self.error(expectedData, actualData, scale: Float(s.outChannels * s.kernelSize * s.kernelSize))
+        kernel.backwardData(outputGradient: guardedGradient.pointer, weight: guardedWeight.pointer,
+                            inputGradient: actualData.pointer)
+        let dataError = Self.error(expectedData, actualData.array, scale: Float(s.outChannels * s.kernelSize * s.kernelSize))
         #expect(dataError < 1e-5, "backwardData \(s): error \(dataError)")
 
         // The weight gradient is added to what is there: start both from the same non-zero values.
         let start = Self.random(s.weightCount, &random), biasStart = Self.random(s.outChannels, &random)
-        var expectedWeights = start, actualWeights = start, expectedBias = biasStart, actualBias = biasStart
+        var expectedWeights = start, expectedBias = biasStart
+        let actualWeights = GuardedBuffer(start), actualBias = GuardedBuffer(biasStart)
         Conv2dReference.backwardWeights(input: input, outputGradient: gradient, weightGradient: &expectedWeights,
                                         biasGradient: &expectedBias, shape: s)
-        kernel.backwardWeights(input: input, outputGradient: gradient, weightGradient: &actualWeights, biasGradient: &actualBias)
+        kernel.backwardWeights(input: guardedInput.pointer, outputGradient: guardedGradient.pointer,
+                               weightGradient: actualWeights.pointer, biasGradient: actualBias.pointer)
         let sumScale = Float(s.batch * s.outHeight * s.outWidth)
-        let weightError = Self.error(expectedWeights, actualWeights, scale: sumScale)
+        let weightError = Self.error(expectedWeights, actualWeights.array, scale: sumScale)
         #expect(weightError < 1e-5, "backwardWeights \(s): error \(weightError)")
-        let biasError = Self.error(expectedBias, actualBias, scale: sumScale)
+        let biasError = Self.error(expectedBias, actualBias.array, scale: sumScale)
         #expect(biasError < 1e-5, "bias gradient \(s): error \(biasError)")
 
-        var unchanged = start
-        kernel.backwardWeights(input: input, outputGradient: gradient, weightGradient: &unchanged, biasGradient: nil)
-        let noBiasError = Self.error(expectedWeights, unchanged, scale: sumScale)
+        let unchanged = GuardedBuffer(start)
+        kernel.backwardWeights(input: guardedInput.pointer, outputGradient: guardedGradient.pointer,
+                               weightGradient: unchanged.pointer, biasGradient: nil)
+        let noBiasError = Self.error(expectedWeights, unchanged.array, scale: sumScale)
         #expect(noBiasError < 1e-5, "backwardWeights without bias \(s): error \(noBiasError)")
+    }
+
+    /// A kernel is planned once and called many times: results must not depend on what earlier
+    /// calls left in its scratch (padding, stale images of a fuller group, partial sums).
+    @Test(arguments: [shape(37, 8, 13, 9, 9, k: 3, pad: 1), shape(9, 16, 16, 12, 12, k: 3, pad: 0),
+                      shape(7, 8, 8, 6, 6, k: 3, pad: 1), shape(3, 4, 4, 1, 1, k: 3, pad: 2)])
+    func repeatedCallsGiveTheSameResults(shape s: Conv2dShape) {
+        var random = Random(seed: 5)
+        let kernel = Conv2dKernel(shape: s, threads: 2)
+        func run(_ input: [Float], _ gradient: [Float], _ weight: [Float]) -> [[Float]] {
+            var output = [Float](repeating: 0, count: s.outputCount), data = [Float](repeating: 0, count: s.inputCount)
+            var weights = [Float](repeating: 0, count: s.weightCount), biases = [Float](repeating: 0, count: s.outChannels)
+            kernel.forward(input: input, weight: weight, bias: nil, output: &output)
+            kernel.backwardData(outputGradient: gradient, weight: weight, inputGradient: &data)
+            kernel.backwardWeights(input: input, outputGradient: gradient, weightGradient: &weights, biasGradient: &biases)
+            return [output, data, weights, biases]
+        }
+        let input = Self.random(s.inputCount, &random), gradient = Self.random(s.outputCount, &random)
+        let weight = Self.random(s.weightCount, &random)
+        let first = run(input, gradient, weight)
+        // Other values, large ones and infinities through every scratch buffer, then the first again.
+        _ = run(input.map { $0 * 1e30 }, gradient.map { $0 * 1e30 }, weight)
+        _ = run([Float](repeating: .infinity, count: s.inputCount), [Float](repeating: -.infinity, count: s.outputCount),
+                weight)
+        #expect(run(input, gradient, weight) == first)
     }
 
     /// The reference itself against central differences of L = Σ out·r, in Double.
@@ -75,29 +154,62 @@ struct Conv2dKernelTests {
         let s = Conv2dShape(batch: 2, inChannels: 2, outChannels: 3, height: 5, width: 4, kernelSize: 3, padding: 1)
         var random = Random(seed: 9)
         var input = Self.random(s.inputCount, &random), weight = Self.random(s.weightCount, &random)
+        var bias = Self.random(s.outChannels, &random)
         let r = Self.random(s.outputCount, &random)
         func loss() -> Double {
             var out = [Float](repeating: 0, count: s.outputCount)
-            Conv2dReference.forward(input: input, weight: weight, bias: nil, output: &out, shape: s)
+            Conv2dReference.forward(input: input, weight: weight, bias: bias, output: &out, shape: s)
             return zip(out, r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
         var dInput = [Float](repeating: 0, count: s.inputCount), dWeight = [Float](repeating: 0, count: s.weightCount)
+        var dBias = [Float](repeating: 0, count: s.outChannels)
         Conv2dReference.backwardData(outputGradient: r, weight: weight, inputGradient: &dInput, shape: s)
-        Conv2dReference.backwardWeights(input: input, outputGradient: r, weightGradient: &dWeight, biasGradient: nil, shape: s)
+        Conv2dReference.backwardWeights(input: input, outputGradient: r, weightGradient: &dWeight, biasGradient: &dBias, shape: s)
+        // (plus − minus) / 2h after setting one value to saved ± h.
         let h: Float = 1e-2
-        for i in Swift.stride(from: 0, to: s.inputCount, by: 7) {
-            let saved = input[i]
-            input[i] = saved + h; let plus = loss()
-            input[i] = saved - h; let minus = loss()
-            input[i] = saved
-            #expect(abs((plus - minus) / Double(2 * h) - Double(dInput[i])) < 1e-3)
+        func derivative(_ set: (Float) -> Void, at saved: Float) -> Double {
+            set(saved + h); let plus = loss()
+            set(saved - h); let minus = loss()
+            set(saved)
+            return (plus - minus) / Double(2 * h)
+        }
+        for i in 0..<s.inputCount {
+            let numeric = derivative({ input[i] = $0 }, at: input[i])
+            #expect(abs(numeric - Double(dInput[i])) < 1e-3, "∂L/∂in[\(i)]")
         }
         for i in 0..<s.weightCount {
-            let saved = weight[i]
-            weight[i] = saved + h; let plus = loss()
-            weight[i] = saved - h; let minus = loss()
-            weight[i] = saved
-            #expect(abs((plus - minus) / Double(2 * h) - Double(dWeight[i])) < 1e-3)
+            let numeric = derivative({ weight[i] = $0 }, at: weight[i])
+            #expect(abs(numeric - Double(dWeight[i])) < 1e-3, "∂L/∂w[\(i)]")
+        }
+        for i in 0..<s.outChannels {
+            let numeric = derivative({ bias[i] = $0 }, at: bias[i])
+            #expect(abs(numeric - Double(dBias[i])) < 1e-3, "∂L/∂b[\(i)]")
         }
     }
+}
+
+/// Floats that end exactly where an inaccessible page begins, so that any access past the last
+/// one faults. Freed when the buffer is.
+final class GuardedBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    private let mapping: UnsafeMutableRawPointer
+    private let length: Int
+
+    init(_ values: [Float]) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let bytes = max(1, values.count) * MemoryLayout<Float>.stride
+        let dataPages = (bytes + page - 1) / page
+        length = (dataPages + 1) * page
+        mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+        precondition(mapping != MAP_FAILED, "mmap failed")
+        precondition(mprotect(mapping + dataPages * page, page, PROT_NONE) == 0, "mprotect failed")
+        count = values.count
+        pointer = (mapping + dataPages * page).assumingMemoryBound(to: Float.self) - count
+        pointer.initialize(from: values, count: count)
+    }
+
+    var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    deinit { munmap(mapping, length) }
 }

@@ -27,6 +27,21 @@ struct TorchAgreementTests {
             } else { print("skipped: no Python with torch (.venv-torch or BACKPROP_TORCH_PYTHON)") }
             return
         }
+        // A batch that comes within float32 rounding of a ReLU or max-pool kink has no
+        // well-defined float32 gradient (torch_twin.py exits 3): try the next inputs.
+        for inputs in UInt64(5)..<UInt64(15) {
+            let (status, report) = try Self.compare(model: name, inputs: inputs, python: python)
+            if status == 3 { continue }
+            print("PyTorch twin of \(name) (inputs \(inputs)): \(report)")
+            #expect(status == 0, "\(name): \(report)")
+            return
+        }
+        Issue.record("\(name): every batch tried came too close to a kink")
+    }
+
+    /// Writes what the engine computes for a batch drawn from `inputs` and lets the twin compare;
+    /// returns the script's exit status and report.
+    static func compare(model name: String, inputs: UInt64, python: String) throws -> (Int32, String) {
         let folder = NSTemporaryDirectory() + "backprop-twin-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -34,8 +49,8 @@ struct TorchAgreementTests {
         let model = Models.named(name)!.makeModel()
         model.initialize(seed: 11)
         // Train two steps first, so BatchNorm's statistics and weights are not at their defaults.
-        var random = Random(seed: 5)
-        let n = 16
+        var random = Random(seed: inputs)
+        let n = 4
         let images = (0..<(n * 784)).map { _ in random.uniform(-0.5, 2.5) }
         let labels = (0..<n).map { Int32($0 % 10) }
         let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: n, learningRate: 0.05, momentum: 0.9),
@@ -70,14 +85,13 @@ struct TorchAgreementTests {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Self.root + "/scripts/torch_twin.py", "agree", folder]
+        process.arguments = [root + "/scripts/torch_twin.py", "agree", folder]
         let output_ = Pipe()
         process.standardOutput = output_
         process.standardError = output_
         try process.run()
         let report = String(decoding: output_.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        print("PyTorch twin of \(name): \(report.trimmingCharacters(in: .whitespacesAndNewlines))")
-        #expect(process.terminationStatus == 0, "\(name): \(report)")
+        return (process.terminationStatus, report.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
