@@ -3,10 +3,13 @@
 /// so checkpoints line up with the PyTorch twin's `state_dict()`.
 public final class Sequential: Layer {
     public let children: [(name: String, layer: Layer)]
+    /// The children as they run, with BatchNorm → ReLU → Dropout fused (`executionPlan`).
+    let plan: [Layer]
 
     /// Children with the given names, in order.
     public init(namedChildren: [(name: String, layer: Layer)]) {
         children = namedChildren
+        plan = Sequential.executionPlan(namedChildren.map(\.layer))
     }
 
     /// Children named by position: "0", "1", ...
@@ -34,17 +37,39 @@ public final class Sequential: Layer {
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
-        children.reduce(input) { $1.layer.forward($0, context: context) }
+        plan.reduce(input) { $1.forward($0, context: context) }
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         var gradient = outputGradient
-        for (index, child) in children.enumerated().reversed() {
+        for (index, step) in plan.enumerated().reversed() {
             let needed = index > 0 || needsInputGradient
-            guard let next = child.layer.backward(gradient, needsInputGradient: needed) else { return nil }
+            guard let next = step.backward(gradient, needsInputGradient: needed) else { return nil }
             gradient = next
         }
         return gradient
+    }
+
+    /// What runs, in order, innermost first: every leaf layer, except that fused BatchNorm → ReLU
+    /// → Dropout groups are one step, named after their first and last layers ("convblock1.1–3").
+    public var executionSteps: [(name: String, layer: Layer)] {
+        var steps: [(name: String, layer: Layer)] = []
+        var childIndex = 0
+        for step in plan {
+            let name = children[childIndex].name
+            if let inner = step as? Sequential {
+                steps += inner.executionSteps.map { ("\(name).\($0.name)", $0.layer) }
+                childIndex += 1
+            } else if let fused = step as? FusedNormalization {
+                let last = children[childIndex + fused.layers.count - 1].name
+                steps.append(("\(name)–\(last)", fused))
+                childIndex += fused.layers.count
+            } else {
+                steps.append((name, step))
+                childIndex += 1
+            }
+        }
+        return steps
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {

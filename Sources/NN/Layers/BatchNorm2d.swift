@@ -59,103 +59,111 @@ public final class BatchNorm2d: Layer {
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
+        prepareStatistics(input, training: context.training)
+        normalize(into: output, rectify: false, dropout: nil, dropsWholeChannels: false)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        backward(outputGradient, throughOutput: nil, factor: 1, needsInputGradient: needsInputGradient)
+    }
+
+    /// Keeps `input` for the backward pass and sets each channel's mean and 1/√(σ² + ε): the
+    /// batch's (updating the running statistics) when training, else the running ones.
+    func prepareStatistics(_ input: Tensor, training: Bool) {
         self.input = input
-        output.reshape(input.shape)
         let n = input.batch, plane = input.shape[2] * input.shape[3]
         let m = n * plane
-        let x = input.data, y = output.data
-        trainedOnBatch = context.training
-        if context.training {
-            batchesTracked[0] += 1
-        }
+        let x = input.data
+        trainedOnBatch = training
+        if training { batchesTracked[0] += 1 }
         mean.withUnsafeMutableBufferPointer { meanBuffer in
         inverseStd.withUnsafeMutableBufferPointer { inverseStdBuffer in
             let meanOut = meanBuffer.baseAddress!, inverseStdOut = inverseStdBuffer.baseAddress!
             parallelFor(channels) { _, range in
                 for c in range {
-                    let gamma = self.weight.value[c], beta = self.bias.value[c]
-                    var mu: Float, invStd: Float
-                    if context.training {
-                        // Two passes in Double for the statistics: exact enough for any batch size.
-                        var sum = 0.0
-                        for s in 0..<n {
-                            let row = x + (s * self.channels + c) * plane
-                            var partial: Float = 0
-                            for i in 0..<plane { partial += row[i] }
-                            sum += Double(partial)
-                        }
-                        let mean = sum / Double(m)
-                        var squares = 0.0
-                        for s in 0..<n {
-                            let row = x + (s * self.channels + c) * plane
-                            var partial: Float = 0
-                            let muF = Float(mean)
-                            for i in 0..<plane { let d = row[i] - muF; partial += d * d }
-                            squares += Double(partial)
-                        }
-                        let variance = squares / Double(m)
-                        mu = Float(mean)
-                        invStd = Float(1 / (variance + Double(self.epsilon)).squareRoot())
-                        let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-                        self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mu
-                        self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c]
-                            + self.momentum * Float(unbiased)
-                    } else {
-                        mu = self.runningMean[c]
-                        invStd = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
+                    guard training else {
+                        meanOut[c] = self.runningMean[c]
+                        inverseStdOut[c] = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
+                        continue
                     }
-                    meanOut[c] = mu
-                    inverseStdOut[c] = invStd
-                    let scale = gamma * invStd, shift = beta - mu * scale
+                    // Two passes, rows summed in Float and rows added in Double: exact enough
+                    // for any batch size.
+                    var sum = 0.0
+                    for s in 0..<n { sum += Double(Elementwise.sum(x + (s * self.channels + c) * plane, plane)) }
+                    let mean = Float(sum / Double(m))
+                    var squares = 0.0
                     for s in 0..<n {
-                        let offset = (s * self.channels + c) * plane
-                        for i in 0..<plane { y[offset + i] = x[offset + i] * scale + shift }
+                        squares += Double(Elementwise.squaredDeviations(x + (s * self.channels + c) * plane, plane, mean: mean))
                     }
+                    let variance = squares / Double(m)
+                    meanOut[c] = mean
+                    inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
+                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+                    self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mean
+                    self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c] + self.momentum * Float(unbiased)
                 }
             }
         }
         }
-        return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    /// output = γ·x̂ + β for the prepared input, then, for a fused block, max(0, ·) and the dropout
+    /// mask (per element, or per image and channel with `dropsWholeChannels`).
+    func normalize(into output: Tensor, rectify: Bool, dropout: DropoutMask?, dropsWholeChannels: Bool) {
+        guard let input else { preconditionFailure("normalize before prepareStatistics") }
+        output.reshape(input.shape)
+        let n = input.batch, plane = input.shape[2] * input.shape[3]
+        let x = input.data, y = output.data
+        parallelFor(channels) { _, range in
+            for c in range {
+                let scale = self.weight.value[c] * self.inverseStd[c]
+                let shift = self.bias.value[c] - self.mean[c] * scale
+                for s in 0..<n {
+                    let row = s * self.channels + c
+                    Elementwise.normalize(x + row * plane, y + row * plane, plane, scale: scale, shift: shift,
+                                          rectify: rectify, dropout: dropout,
+                                          firstUnit: dropsWholeChannels ? row : row * plane, unitIsRow: dropsWholeChannels)
+                }
+            }
+        }
+    }
+
+    /// The backward pass for a gradient g of this layer's output, or, with `output` (a fused
+    /// block's rectified and dropped output), for the gradient of that output: then the gradient
+    /// reaching this layer is g·`factor` where output > 0, else 0 (see `Elementwise.gradientSums`).
+    func backward(_ outputGradient: Tensor, throughOutput output: Tensor?, factor: Float,
+                  needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
         let n = input.batch, plane = input.shape[2] * input.shape[3]
         let m = Float(n * plane)
-        let x = input.data, g = outputGradient.data
+        let x = input.data, g = outputGradient.data, y = output.map { UnsafePointer($0.data) }
         inputGradient.reshape(input.shape)
         let dx = inputGradient.data
         let training = trainedOnBatch
         parallelFor(channels) { _, range in
             for c in range {
                 let mu = self.mean[c], invStd = self.inverseStd[c], gamma = self.weight.value[c]
-                var sumG: Float = 0, sumGXhat: Float = 0
+                var sumG: Float = 0, sumGX: Float = 0
                 for s in 0..<n {
-                    let offset = (s * self.channels + c) * plane
-                    for i in 0..<plane {
-                        let gi = g[offset + i]
-                        sumG += gi
-                        sumGXhat += gi * (x[offset + i] - mu) * invStd
-                    }
+                    let row = (s * self.channels + c) * plane
+                    let (rowG, rowGX) = Elementwise.gradientSums(g + row, output: y.map { $0 + row }, factor: factor,
+                                                                 x + row, mean: mu, plane)
+                    sumG += rowG
+                    sumGX += rowGX
                 }
                 self.bias.gradient[c] += sumG
-                self.weight.gradient[c] += sumGXhat
+                self.weight.gradient[c] += sumGX * invStd
                 guard needsInputGradient else { continue }
-                if training {
-                    let k = gamma * invStd / m
-                    for s in 0..<n {
-                        let offset = (s * self.channels + c) * plane
-                        for i in 0..<plane {
-                            let xhat = (x[offset + i] - mu) * invStd
-                            dx[offset + i] = k * (m * g[offset + i] - sumG - xhat * sumGXhat)
-                        }
-                    }
-                } else {
-                    // With fixed statistics the layer is just y = scale·x + shift.
-                    let scale = gamma * invStd
-                    for s in 0..<n {
-                        let offset = (s * self.channels + c) * plane
-                        for i in 0..<plane { dx[offset + i] = scale * g[offset + i] }
+                let a = gamma * invStd
+                for s in 0..<n {
+                    let row = (s * self.channels + c) * plane
+                    if training {
+                        Elementwise.normalizationInputGradient(g + row, output: y.map { $0 + row }, factor: factor,
+                                                               x + row, mean: mu, dx + row, plane,
+                                                               a: a, b: a * sumG / m, c: a * sumGX * invStd * invStd / m)
+                    } else {
+                        Elementwise.scaledGradient(g + row, output: y.map { $0 + row }, factor: factor, dx + row, plane, a: a)
                     }
                 }
             }

@@ -13,8 +13,10 @@ public final class Dropout: Layer {
     public let wholeChannels: Bool
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    private var mask: [Float] = []
-    private var active = false
+    /// The current batch's mask (nil when inactive): one key drawn from the context's generator
+    /// per forward pass; each unit's decision is a hash of the key and the unit's index, so the
+    /// mask is never stored and the backward pass recomputes it (`DropoutMask`).
+    private(set) var mask: DropoutMask?
 
     public init(_ probability: Float, wholeChannels: Bool = false) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
@@ -28,45 +30,45 @@ public final class Dropout: Layer {
         return inputShape
     }
 
+    /// The mask of a forward pass: a fresh key from `context` when training with p > 0, else nil.
+    func drawMask(_ context: Context) -> DropoutMask? {
+        context.training && probability > 0 ? DropoutMask(key: context.random.next(), probability: probability) : nil
+    }
+
     public func forward(_ input: Tensor, context: Context) -> Tensor {
-        active = context.training && probability > 0
-        guard active else { return input }
+        mask = drawMask(context)
+        guard let mask else { return input }
         output.reshape(input.shape)
-        let units = wholeChannels ? input.shape[0] * input.shape[1] : input.count
-        let unitSize = input.count / max(units, 1)
-        if mask.count < units { mask = Array(repeating: 0, count: units) }
-        let scale = 1 / (1 - probability)
-        for u in 0..<units { mask[u] = context.random.nextFloat() < probability ? 0 : scale }
-        let x = input.data, y = output.data
-        mask.withUnsafeBufferPointer { maskBuffer in
-            let m = maskBuffer.baseAddress!
-            parallelFor(units, minimumPerThread: max(1, 1 << 16 / max(unitSize, 1))) { _, range in
-                for u in range {
-                    let factor = m[u]
-                    for i in (u * unitSize)..<((u + 1) * unitSize) { y[i] = x[i] * factor }
-                }
-            }
-        }
+        apply(mask, input, output)
         return output
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        guard active else { return outputGradient }
+        guard let mask else { return outputGradient }
         inputGradient.reshape(outputGradient.shape)
-        let units = wholeChannels ? output.shape[0] * output.shape[1] : output.count
-        let unitSize = output.count / max(units, 1)
-        let g = outputGradient.data, dx = inputGradient.data
-        mask.withUnsafeBufferPointer { maskBuffer in
-            let m = maskBuffer.baseAddress!
-            parallelFor(units, minimumPerThread: max(1, 1 << 16 / max(unitSize, 1))) { _, range in
+        apply(mask, outputGradient, inputGradient)
+        return inputGradient
+    }
+
+    /// y = x·mask: forward on the input, backward on the gradient.
+    private func apply(_ mask: DropoutMask, _ source: Tensor, _ destination: Tensor) {
+        let x = source.data, y = destination.data
+        if wholeChannels {
+            let units = source.shape[0] * source.shape[1], unitSize = source.count / max(units, 1)
+            parallelFor(units, minimumPerThread: max(1, 1 << 14 / max(unitSize, 1))) { _, range in
                 for u in range {
-                    let factor = m[u]
-                    for i in (u * unitSize)..<((u + 1) * unitSize) { dx[i] = g[i] * factor }
+                    let factor = mask.factor(u)
+                    for i in (u * unitSize)..<((u + 1) * unitSize) { y[i] = x[i] * factor }
                 }
             }
+        } else {
+            let count = source.count
+            parallelFor((count + 1023) / 1024, minimumPerThread: 16) { _, range in
+                let start = range.lowerBound * 1024, end = min(count, range.upperBound * 1024)
+                Elementwise.dropout(x + start, y + start, end - start, mask: mask, firstUnit: start)
+            }
         }
-        return inputGradient
     }
 }
 

@@ -34,6 +34,11 @@ public final class MaxPool2d: Layer {
         argmax.withUnsafeMutableBufferPointer { indices in
             let where_ = indices.baseAddress!
             parallelFor(planes, minimumPerThread: 16) { _, range in
+                if k == 2 {
+                    for p in range { Self.pool2x2(x + p * h * w, width: w, rows: oh, columns: ow,
+                                                  y + p * oh * ow, where_ + p * oh * ow) }
+                    return
+                }
                 for p in range {
                     let plane = x + p * h * w
                     for oy in 0..<oh {
@@ -56,6 +61,26 @@ public final class MaxPool2d: Layer {
             }
         }
         return output
+    }
+
+    /// The 2×2 case, unrolled: the same first-maximum rule (a NaN wins over a number).
+    @inline(__always)
+    static func pool2x2(_ plane: UnsafePointer<Float>, width w: Int, rows oh: Int, columns ow: Int,
+                        _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<Int32>) {
+        for oy in 0..<oh {
+            let top = plane + 2 * oy * w, bottom = top + w
+            let base = Int32(2 * oy * w)
+            for ox in 0..<ow {
+                var best = top[2 * ox], index = base + Int32(2 * ox)
+                let candidates = (top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1])
+                let offsets = (Int32(1), Int32(w), Int32(w + 1))
+                if candidates.0 > best || (candidates.0.isNaN && !best.isNaN) { best = candidates.0; index = base + Int32(2 * ox) + offsets.0 }
+                if candidates.1 > best || (candidates.1.isNaN && !best.isNaN) { best = candidates.1; index = base + Int32(2 * ox) + offsets.1 }
+                if candidates.2 > best || (candidates.2.isNaN && !best.isNaN) { best = candidates.2; index = base + Int32(2 * ox) + offsets.2 }
+                y[oy * ow + ox] = best
+                where_[oy * ow + ox] = index
+            }
+        }
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {

@@ -1,0 +1,101 @@
+import Dispatch
+import Kernels
+import NN
+
+/// Times a model on its real shapes: each layer's forward and backward pass alone, and whole
+/// training steps (forward, loss, backward, optimiser), on random images. A benchmark, not a test:
+/// it measures and reports, it asserts nothing. The figures are medians over `repeats` calls
+/// after one warm-up call.
+public struct LayerBenchmark {
+    public struct LayerTiming: Sendable {
+        public var name: String
+        public var description: String
+        public var outputShape: [Int]
+        public var forwardSeconds: Double
+        public var backwardSeconds: Double
+        public var multiplyAdds: Int   // for the whole batch, forward
+    }
+
+    public let definition: ModelDefinition
+    public let batchSize: Int
+    public let repeats: Int
+
+    public init(definition: ModelDefinition, batchSize: Int, repeats: Int) {
+        self.definition = definition
+        self.batchSize = batchSize
+        self.repeats = repeats
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    static func median(_ samples: [Double]) -> Double {
+        let sorted = samples.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+
+    /// Median seconds of `body` over `repeats` calls, after one warm-up call.
+    func time(_ body: () -> Void) -> Double {
+        body()
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            let start = Self.now()
+            body()
+            samples.append(Double(Self.now() - start) / 1e9)
+        }
+        return Self.median(samples)
+    }
+
+    func randomImages(_ model: Model, seed: UInt64) -> Tensor {
+        var random = Random(seed: seed)
+        let input = Tensor(shape: [batchSize] + model.inputShape)
+        for i in 0..<input.count { input[i] = random.uniform(-0.42, 2.8) }
+        return input
+    }
+
+    /// Each step of the model as `Sequential` runs it (leaf layers, and fused BatchNorm → ReLU →
+    /// Dropout groups), timed alone on the activations of a real forward pass.
+    public func layers() -> [LayerTiming] {
+        let model = definition.makeModel()
+        model.initialize(seed: 1)
+        let context = Context(training: true, seed: 3)
+        var input = randomImages(model, seed: 2)
+        var timings: [LayerTiming] = []
+        var random = Random(seed: 4)
+        for (index, (name, step)) in model.network.executionSteps.enumerated() {
+            var output: Tensor!
+            let forward = time { output = step.forward(input, context: context) }
+            let gradient = Tensor(shape: output.shape)
+            for i in 0..<gradient.count { gradient[i] = random.uniform(-1, 1) / Float(batchSize) }
+            let backward = time { _ = step.backward(gradient, needsInputGradient: index > 0) }
+            let perExample = Array(input.shape.dropFirst())
+            timings.append(LayerTiming(name: name, description: step.description, outputShape: output.shape,
+                                       forwardSeconds: forward, backwardSeconds: backward,
+                                       multiplyAdds: step.multiplyAdds(for: perExample) * batchSize))
+            // The next layer gets a copy: layers may reuse their output buffers.
+            let copy = Tensor(shape: output.shape)
+            copy.data.update(from: output.data, count: output.count)
+            input = copy
+        }
+        return timings
+    }
+
+    /// Median seconds of one whole training step (what `Trainer` does per batch).
+    public func trainingStep() throws -> Double {
+        let model = definition.makeModel()
+        model.initialize(seed: 1)
+        let trainer = Trainer(model: model, recipe: definition.recipe, stepsPerEpoch: 1_000_000, seed: 1)
+        let input = randomImages(model, seed: 2)
+        let labels = (0..<batchSize).map { Int32($0 % 10) }
+        let source = ArrayBatchSource(images: input.values, labels: labels, batchSize: batchSize)
+        return time { _ = try? trainer.trainEpoch(on: source) }
+    }
+
+    /// Median seconds to evaluate one batch (eval mode, no gradients).
+    public func evaluationStep() -> Double {
+        let model = definition.makeModel()
+        model.initialize(seed: 1)
+        let input = randomImages(model, seed: 2)
+        let context = Context(training: false)
+        return time { _ = model.forward(input, context: context) }
+    }
+}
