@@ -18,7 +18,7 @@ public enum IDX {
 
     /// Reads an images file: (count, rows, columns, pixels as count·rows·columns bytes).
     public static func readImages(at path: String) throws -> (count: Int, rows: Int, columns: Int, pixels: [UInt8]) {
-        let bytes = try readMaybeGzipped(path)
+        var bytes = try readMaybeGzipped(path)
         guard bytes.count >= 16 else { throw DataError("\(path): \(bytes.count) bytes is too short for an IDX images header (16 bytes)") }
         let magic = bigEndian(bytes, 0)
         guard magic == imagesMagic else {
@@ -32,7 +32,10 @@ public enum IDX {
         guard bytes.count == expected else {
             throw DataError("\(path): the header announces \(count) images of \(rows)×\(columns) (\(expected) bytes), the file has \(bytes.count) bytes")
         }
-        return (count, rows, columns, Array(bytes[16...]))
+        var pixels = bytes
+        bytes = []
+        pixels.removeFirst(16)   // in place: the array is not shared
+        return (count, rows, columns, pixels)
     }
 
     /// Reads a labels file; every label must be a digit class 0…9.
@@ -78,7 +81,20 @@ public enum IDX {
         let size = (try? handle.seekToEnd()).map(Int.init) ?? 0
         guard size <= maximumBytes else { throw DataError("\(path): \(size) bytes is larger than any IDX file we read (\(maximumBytes))") }
         try? handle.seek(toOffset: 0)
-        let bytes = [UInt8](handle.readDataToEndOfFile())
+        // Read straight into the one array we keep (no Data in between): the training set is
+        // 47 MB, and every extra copy is peak memory.
+        let descriptor = handle.fileDescriptor
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            initialized = 0
+            while initialized < size {
+                let got = read(descriptor, buffer.baseAddress! + initialized, size - initialized)
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { failed = got < 0; break }
+                initialized += got
+            }
+        }
+        if failed { throw DataError("\(path): cannot be read (\(String(cString: strerror(errno))))") }
         guard Zlib.isGzip(bytes) else { return bytes }
         do { return try Zlib.gunzip(bytes, limit: maximumBytes) }
         catch { throw DataError("\(path): \(error)") }

@@ -88,7 +88,9 @@ public final class TrainingRun {
                                       augmentation: Augmentation(rotationDegrees: c.recipe.rotationDegrees,
                                                                  translateFraction: c.recipe.translateFraction),
                                       normalization: normalization, seed: c.seed)
-        let testLoader = BatchLoader(dataset: test, batchSize: 1000, shuffles: false, normalization: normalization)
+        // Test batches as large as the training ones: the layers' buffers, planned for the largest
+        // batch they see, then serve both (a batch of 1,000 would make them eight times larger).
+        let testLoader = BatchLoader(dataset: test, batchSize: c.recipe.batchSize, shuffles: false, normalization: normalization)
         let trainer = Trainer(model: model, recipe: c.recipe, stepsPerEpoch: trainLoader.batchCount, seed: c.seed)
         say("Training \(model.name) on \(train.count) \(c.dataset.rawValue) images, testing on \(test.count); seed \(c.seed); \(Threads.count) threads")
 

@@ -27,7 +27,7 @@ struct EvalCommand: ParsableCommand {
         let folder = try Dataset.locate(kind, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         var test = try Dataset.load(directory: folder, split: .test)
         if let testLimit { test = test.prefix(testLimit) }
-        let loader = BatchLoader(dataset: test, batchSize: 1000, shuffles: false, normalization: kind.normalization)
+        let loader = BatchLoader(dataset: test, batchSize: 128, shuffles: false, normalization: kind.normalization)
         let result = Trainer.evaluate(model: model, on: loader)
         print("\(model.name) from \(checkpoint) on \(test.count) \(kind.rawValue) test images")
         print(result.courseLine)
