@@ -11,8 +11,8 @@ PyTorch's test accuracy, to compare with `backprop eval`. `agree` reads what the
 TorchAgreementTests wrote into FOLDER (architecture.json, model.safetensors, expected.safetensors),
 repeats the computation in PyTorch and exits 1, with the differences, if they disagree, or 3 if the
 batch lies too close to a ReLU or max-pool kink to test anything (see `kink_margin`).
-`time-epoch` trains the twin for one epoch (SGD, no augmentation) and prints its wall time, for
-comparison with `backprop train --model MODEL --epochs 1 --rotation 0`. Needs torch and safetensors
+`time-epoch` trains the twin for one epoch (SGD, no augmentation) and evaluates the test set, timed,
+the same work as `backprop bench --epoch --model MODEL` (scripts/bench-vs-torch runs both). Needs torch and safetensors
 (pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
 import argparse
 import json
@@ -196,11 +196,19 @@ def agree(args):
 
 
 def time_epoch(args):
+    """One training epoch (SGD 0.01, momentum 0.9, shuffled batches, no augmentation) and one pass
+    over the test set in eval mode, timed: the same work as `backprop bench --epoch`. The images are
+    normalised once into one float tensor and batches are indexed from it, PyTorch's fastest way."""
+    import resource
     import time
-    twin = Twin(architecture(args.backprop, args.model))
+    spec = architecture(args.backprop, args.model)
+    twin = Twin(spec)
     x = read_idx(f"{args.data}/train-images-idx3-ubyte", True)
     y = torch.tensor(read_idx(f"{args.data}/train-labels-idx1-ubyte", False), dtype=torch.long)
     x = torch.tensor((x.astype(np.float32) / 255 - 0.1307) / 0.3081)
+    tx = read_idx(f"{args.data}/t10k-images-idx3-ubyte", True)
+    ty = torch.tensor(read_idx(f"{args.data}/t10k-labels-idx1-ubyte", False), dtype=torch.long)
+    tx = torch.tensor((tx.astype(np.float32) / 255 - 0.1307) / 0.3081)
     optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
     twin.train()
     order = torch.randperm(len(y))
@@ -212,8 +220,24 @@ def time_epoch(args):
         loss.backward()
         optimizer.step()
     seconds = time.perf_counter() - start
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: {args.model} batch {args.batch_size}: "
-          f"one training epoch in {seconds:.1f} s ({len(y) / seconds:.0f} images/s)")
+    twin.eval()
+    correct = 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(ty), args.batch_size):
+            correct += int((twin(tx[i:i + args.batch_size]).argmax(1) == ty[i:i + args.batch_size]).sum())
+    eval_seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"engine": "pytorch", "version": torch.__version__, "model": args.model,
+                          "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+                          "epoch_seconds": seconds, "images_per_second": len(y) / seconds,
+                          "eval_seconds": eval_seconds, "test_accuracy": 100 * correct / len(ty),
+                          "parameters": sum(p.numel() for p in twin.parameters()),
+                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6},
+                         sort_keys=True))
+    else:
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: {args.model} batch {args.batch_size}: "
+              f"one training epoch in {seconds:.1f} s ({len(y) / seconds:.0f} images/s), test set in {eval_seconds:.2f} s")
 
 
 if __name__ == "__main__":
@@ -231,6 +255,7 @@ if __name__ == "__main__":
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--data", default="data/mnist")
     t.add_argument("--backprop", default=".build/release/backprop")
+    t.add_argument("--json", action="store_true", help="print one JSON line (for scripts/bench-vs-torch)")
     args = parser.parse_args()
     torch.set_num_threads(getattr(args, "threads", 2))
     {"check": check, "agree": agree, "time-epoch": time_epoch}[args.command](args)

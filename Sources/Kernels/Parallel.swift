@@ -15,7 +15,8 @@ public enum Threads {
 
 /// Runs `body(chunk, range)` over `0..<count` split into at most `threads` (by default
 /// `Threads.count`) contiguous, non-empty ranges, one per thread, and returns when all are done.
-/// With one thread (or little work) it runs inline, so small layers pay no synchronisation cost.
+/// With one thread (or little work) it runs inline, so small layers pay no synchronisation cost;
+/// so does a call made from inside another `parallelFor`'s range (the cores are already busy).
 /// `chunk` numbers the range (0 ..< threads), for per-thread scratch.
 ///
 /// The ranges run on a small pool of threads that stay awake for a moment between calls
@@ -25,7 +26,7 @@ public enum Threads {
 public func parallelFor(_ count: Int, threads maximum: Int = Threads.count, minimumPerThread: Int = 1,
                         _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
     let threads = min(maximum, max(1, count / max(1, minimumPerThread)))
-    if threads <= 1 || count <= 1 {
+    if threads <= 1 || count <= 1 || InsideParallelWork.isSet {
         if count > 0 { body(0, 0..<count) }
         return
     }
@@ -37,7 +38,7 @@ public func parallelFor(_ count: Int, threads maximum: Int = Threads.count, mini
             body(chunk, start..<min(count, start + per))
         }
         let pooled = withUnsafePointer(to: &job) { WorkerPool.shared.run(chunks, threads: threads, job: $0) }
-        if !pooled { DispatchQueue.concurrentPerform(iterations: chunks, execute: job) }
+        if !pooled { DispatchQueue.concurrentPerform(iterations: chunks) { chunk in InsideParallelWork.run { job(chunk) } } }
     }
 }
 
@@ -142,5 +143,25 @@ final class WorkerPool: @unchecked Sendable {
 /// before the caller counts the chunk as done (`withoutActuallyEscaping` checks that none is left).
 @inline(never)
 func runChunk(_ job: UnsafePointer<(Int) -> Void>, _ chunk: Int) {
-    job.pointee(chunk)
+    InsideParallelWork.run { job.pointee(chunk) }
+}
+
+/// A per-thread mark: set while the thread runs a range of a `parallelFor`, so that calls nested
+/// inside it run inline instead of queueing for cores that are all taken.
+enum InsideParallelWork {
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    static let mark = UnsafeMutableRawPointer(bitPattern: 1)
+
+    static var isSet: Bool { pthread_getspecific(key) != nil }
+
+    static func run(_ body: () -> Void) {
+        let outer = pthread_getspecific(key)
+        pthread_setspecific(key, mark)
+        body()
+        pthread_setspecific(key, outer)
+    }
 }

@@ -1,4 +1,6 @@
+import Data
 import Dispatch
+import Foundation
 import Kernels
 import NN
 
@@ -97,5 +99,60 @@ public struct LayerBenchmark {
         let input = randomImages(model, seed: 2)
         let context = Context(training: false)
         return time { _ = model.forward(input, context: context) }
+    }
+}
+
+/// One real training epoch and one evaluation of the test set, timed, for the comparison with
+/// PyTorch (`scripts/bench-vs-torch`): the same work its twin does in `torch_twin.py time-epoch`:
+/// SGD (lr 0.01, momentum 0.9), constant rate, no augmentation, shuffled batches, then the test
+/// images in order, in batches of the same size.
+public struct EpochBenchmark {
+    public struct Result: Codable, Sendable {
+        public var engine = "backprop"
+        public var model: String
+        public var batch_size: Int
+        public var threads: Int
+        public var epoch_seconds: Double
+        public var images_per_second: Double
+        public var eval_seconds: Double
+        public var test_accuracy: Double
+        public var multiply_adds_per_image: Int
+        public var parameters: Int
+        public var peak_rss_mb: Double
+    }
+
+    public static func run(definition: ModelDefinition, train: Dataset, test: Dataset, normalization: Normalization,
+                           batchSize: Int, seed: UInt64) throws -> Result {
+        let model = definition.makeModel()
+        model.initialize(seed: seed)
+        var recipe = definition.recipe
+        recipe.batchSize = batchSize
+        recipe.learningRate = 0.01
+        recipe.momentum = 0.9
+        recipe.nesterov = false
+        recipe.weightDecay = 0
+        recipe.optimizer = .sgd
+        recipe.schedule = .constant
+        let trainLoader = BatchLoader(dataset: train, batchSize: batchSize, shuffles: true, normalization: normalization, seed: seed)
+        let testLoader = BatchLoader(dataset: test, batchSize: batchSize, shuffles: false, normalization: normalization)
+        let trainer = Trainer(model: model, recipe: recipe, stepsPerEpoch: trainLoader.batchCount, seed: seed)
+        let start = LayerBenchmark.now()
+        _ = try trainer.trainEpoch(on: trainLoader)
+        let epoch = Double(LayerBenchmark.now() - start) / 1e9
+        let evalStart = LayerBenchmark.now()
+        let evaluation = trainer.evaluate(on: testLoader)
+        let eval = Double(LayerBenchmark.now() - evalStart) / 1e9
+        let macs = ModelSummary(model: model).multiplyAddsPerImage
+        return Result(model: definition.name, batch_size: batchSize, threads: Threads.count, epoch_seconds: epoch,
+                      images_per_second: Double(train.count) / epoch, eval_seconds: eval,
+                      test_accuracy: evaluation.accuracy, multiply_adds_per_image: macs,
+                      parameters: model.parameterCount, peak_rss_mb: peakResidentMegabytes())
+    }
+
+    /// The process's peak resident set size so far (getrusage), in MB of 10⁶ bytes.
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) * 1024 / 1e6   // Linux reports kilobytes
     }
 }

@@ -158,35 +158,14 @@ public final class Trainer {
 
     /// Evaluates on every example of `source` with BatchNorm's running statistics and no dropout.
     public func evaluate(on source: BatchSource) -> EvaluationResult {
-        Trainer.evaluate(model: model, on: source, input: input, context: evaluationContext)
+        if evaluator == nil { evaluator = Evaluator(model: model) }
+        return evaluator!.evaluate(on: source)
     }
+    private var evaluator: Evaluator?
 
-    /// Evaluates any model (for `backprop eval`).
-    public static func evaluate(model: Model, on source: BatchSource) -> EvaluationResult {
-        evaluate(model: model, on: source, input: Tensor(shape: [0]), context: Context(training: false))
-    }
-
-    private static func evaluate(model: Model, on source: BatchSource, input: Tensor, context: Context) -> EvaluationResult {
-        source.startEpoch()
-        var result = EvaluationResult(loss: 0, correct: 0, count: 0, predictions: [], labels: [])
-        result.predictions.reserveCapacity(source.exampleCount)
-        result.labels.reserveCapacity(source.exampleCount)
-        var totalLoss = 0.0
-        while let next = source.nextBatch() {
-            input.reshape([next.count] + model.inputShape)
-            input.data.update(from: next.images, count: input.count)
-            let output = model.forward(input, context: context)
-            totalLoss += Double(NLLLoss.evaluate(logProbabilities: output, labels: next.labels, gradient: nil)) * Double(next.count)
-            for i in 0..<next.count {
-                let predicted = predictedClass(output, row: i)
-                if predicted == Int(next.labels[i]) { result.correct += 1 }
-                result.predictions.append(UInt8(predicted))
-                result.labels.append(UInt8(next.labels[i]))
-            }
-            result.count += next.count
-        }
-        result.loss = totalLoss / Double(max(result.count, 1))
-        return result
+    /// Evaluates any model (for `backprop eval`), on `threads` replicas of it (see `Evaluator`).
+    public static func evaluate(model: Model, on source: BatchSource, threads: Int = Threads.count) -> EvaluationResult {
+        Evaluator(model: model, threads: threads).evaluate(on: source)
     }
 
     private func load(_ images: UnsafePointer<Float>, count: Int) {

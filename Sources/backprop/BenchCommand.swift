@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import Data
 import NN
 import Training
 
@@ -28,6 +29,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time training steps for batch sizes 32 to 512 with 1 and 2 threads.")
     var scaling = false
 
+    @Flag(help: "Instead: train one real MNIST epoch (SGD 0.01, momentum 0.9, no augmentation), evaluate the test set, print one JSON line (what scripts/bench-vs-torch compares with PyTorch).")
+    var epoch = false
+
+    @Option(help: "With --epoch: the folder of the MNIST IDX files (fetched when missing).")
+    var data: String?
+
     func validate() throws {
         _ = try modelDefinition(named: model, source: "--model")
         guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
@@ -38,6 +45,17 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let definition = Models.named(model)!
         if let threads { Threads.count = threads }
+        if epoch {
+            let folder = try Dataset.locate(.mnist, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let result = try EpochBenchmark.run(definition: definition,
+                                                train: try Dataset.load(directory: folder, split: .train),
+                                                test: try Dataset.load(directory: folder, split: .test),
+                                                normalization: DatasetKind.mnist.normalization, batchSize: batchSize, seed: 1)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
         let bench = LayerBenchmark(definition: definition, batchSize: batchSize, repeats: repeats)
         print("\(model), batch \(batchSize), \(Threads.count) thread(s), median of \(repeats) calls")
         print(pad("step", 26) + pad("output", 18) + lpad("forward ms", 11) + lpad("backward ms", 12) + lpad("GFLOP/s", 9))

@@ -47,6 +47,25 @@ struct TrainerTests {
         #expect(after.count == 300 && after.predictions.count == 300)
     }
 
+    /// Evaluation on per-thread replicas in small sub-batches gives what one forward pass over each
+    /// whole batch gives.
+    @Test func replicatedEvaluationEqualsOneForwardPass() throws {
+        let data = syntheticDigits(count: 300, seed: 3)
+        let model = Models.s6.makeModel()
+        model.initialize(seed: 2)
+        let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 50, learningRate: 0.05, momentum: 0.9),
+                              stepsPerEpoch: 6, seed: 1)
+        _ = try trainer.trainEpoch(on: ArrayBatchSource(images: data.images, labels: data.labels, batchSize: 50))
+        let source = ArrayBatchSource(images: data.images, labels: data.labels, batchSize: 128)
+        let replicated = Trainer.evaluate(model: model, on: source, threads: 2)
+        let plain = Trainer.evaluate(model: model, on: source, threads: 1)
+        #expect(replicated.predictions == plain.predictions)
+        #expect(replicated.correct == plain.correct && replicated.count == 300)
+        #expect(abs(replicated.loss - plain.loss) <= 1e-5 * max(1, plain.loss))
+        // And the trainer's own evaluation (replicas kept between calls) follows the weights.
+        #expect(trainer.evaluate(on: source).predictions == plain.predictions)
+    }
+
     @Test func sameSeedSameWeights() throws {
         func run() throws -> [Float] {
             let data = syntheticDigits(count: 300, seed: 3)
