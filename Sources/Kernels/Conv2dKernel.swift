@@ -11,7 +11,7 @@
 ///   backward, weights: dot products of ∂out rows with shifted rows of the padded input
 ///                      ∂w[o,c,i,j] += Σ_{n,y,x} ∂out[n,o,y,x] · (in[n] padded)[c, y+i, x+j]
 ///                      ∂b[o] += Σ_{n,y,x} ∂out[n,o,y,x]
-/// Convolutions run in 8×32 (and 4×32) register blocks (`convolve8x32`), dot products in 4×4
+/// Convolutions run in 8×32 (and 12×32, 4×32) register blocks (`convolve8x32`), dot products in 4×4
 /// blocks (`dot4x4`), both in `MicroKernel.swift`. Images small enough to waste a block are
 /// stacked in groups; unpadded images are read where they are. The batch is split over the
 /// threads, each with its own scratch (padded planes, a result tile, partial weight gradients
@@ -32,8 +32,8 @@ public final class Conv2dKernel {
     let forwardPlanes: PaddedPlanes   // the input, padded by p (forward)
     let weightPlanes: PaddedPlanes    // the same, in longer groups (backward-weights)
     let backwardPlanes: PaddedPlanes  // ∂out, padded by k−1−p (backward-data)
-    let outputBlocks: [RowBlock]      // output channels in blocks of 8 (and 4)
-    let inputBlocks: [RowBlock]       // input channels in blocks of 8 (and 4)
+    let outputBlocks: [RowBlock]      // output channels in blocks of 8 (and 12, 4)
+    let inputBlocks: [RowBlock]       // input channels in blocks of 8 (and 12, 4)
 
     let packedWeights: UnsafeMutablePointer<Float>   // per output block: [tap][rows of the block]
     let flippedWeights: UnsafeMutablePointer<Float>  // per input block: [flipped tap][rows]
@@ -129,21 +129,27 @@ public final class Conv2dKernel {
     }
 
     /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} w[o,c,i,j] · in[n,c,y+i−p,x+j−p]. Overwrites `output`.
+    ///
+    /// With `scale`, every output channel's weights are first multiplied by scale[o] (a BatchNorm
+    /// folded in for evaluation: the caller passes the folded bias), and with `rectify` the
+    /// output is written through max(0, ·): convolution, normalisation and ReLU in one pass.
     public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                        scale: UnsafePointer<Float>? = nil, rectify: Bool = false) {
         let s = shape
         guard s.batch > 0 else { return }
         for block in outputBlocks {
             let packed = packedWeights + block.start * taps
             for r in 0..<block.rows where block.start + r < s.outChannels {
                 let o = block.start + r
-                for t in 0..<taps { packed[t * block.rows + r] = weight[o * taps + t] }
+                let factor = scale?[o] ?? 1
+                for t in 0..<taps { packed[t * block.rows + r] = scale == nil ? weight[o * taps + t] : weight[o * taps + t] * factor }
             }
         }
         for o in 0..<s.outChannels { biasRows[o] = bias?[o] ?? 0 }
         convolve(forwardPlanes, scratch: inputScratch, source: input, sourceCount: s.inputCount,
                  weights: packedWeights, taps: taps, offsets: forwardOffsets, blocks: outputBlocks, bias: biasRows,
-                 destination: output, channels: s.outChannels)
+                 destination: output, channels: s.outChannels, rectify: rectify)
     }
 
     /// ∂in[n,c,iy,ix] = Σ_{o,i,j} w[o,c,i,j] · ∂out[n,o,iy−i+p,ix−j+p]. Overwrites `inputGradient`.
@@ -227,7 +233,8 @@ public final class Conv2dKernel {
     func convolve(_ planes: PaddedPlanes, scratch: [UnsafeMutablePointer<Float>],
                   source: UnsafePointer<Float>, sourceCount: Int,
                   weights: UnsafePointer<Float>, taps: Int, offsets: UnsafePointer<Int>, blocks: [RowBlock],
-                  bias: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>, channels: Int) {
+                  bias: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>, channels: Int,
+                  rectify: Bool = false) {
         let s = shape
         let sourceImage = planes.channels * planes.sourceHeight * planes.sourceWidth
         let outRows = planes.outRows, outWidth = planes.outWidth, outPlane = outRows * outWidth
@@ -245,6 +252,9 @@ public final class Conv2dKernel {
                         if block.rows == 8 {
                             convolve8x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
                                          tile + block.start * stride + p, rowStride: stride)
+                        } else if block.rows == 12 {
+                            convolve12x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
+                                          tile + block.start * stride + p, rowStride: stride)
                         } else {
                             convolve4x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
                                          tile + block.start * stride + p, rowStride: stride)
@@ -258,7 +268,7 @@ public final class Conv2dKernel {
                         copyRows(outRows, of: outWidth, from: tile + o * stride + g * planes.imageSize,
                                  stride: planes.rowStride, readLimit: tileEnd,
                                  to: destination + ((first + g) * channels + o) * outPlane, stride: outWidth,
-                                 writeLimit: groupEnd)
+                                 writeLimit: groupEnd, rectify: rectify)
                     }
                 }
             }
@@ -273,10 +283,15 @@ struct RowBlock {
     let rows: Int
     var end: Int { start + rows }
 
-    /// Blocks of 8, the last one of 4 when 4 or fewer rows remain.
+    /// Blocks of 8, the last one of 4 when 4 or fewer rows remain; but first one block of 12 when
+    /// that leaves a multiple of 8 (or nearly): 12 = 12, 20 = 12 + 8, 28 = 12 + 8 + 8.
     static func split(_ rows: Int) -> [RowBlock] {
         var blocks: [RowBlock] = []
         var start = 0
+        if rows >= 12 && (1...4).contains(rows % 8) {
+            blocks.append(RowBlock(start: 0, rows: 12))
+            start = 12
+        }
         while start < rows {
             let size = rows - start <= 4 ? 4 : 8
             blocks.append(RowBlock(start: start, rows: size))

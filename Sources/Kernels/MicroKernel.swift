@@ -46,6 +46,58 @@ func convolve8x32(_ weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, 
     store(c7a, c7b, to: tile + 7 * ldc)
 }
 
+/// `convolve8x32` for 12 output rows (12 floats of `weights` per tap): 24 accumulators, 2 loads and
+/// 12 broadcasts per 24 fused multiply-adds. Channel counts of 12, 20, 28 (8k + 4) run as one 12-row
+/// block and 8-row ones instead of wasting a half-empty 4-row block.
+@inline(never)
+func convolve12x32(_ weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+                   _ source: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                   _ tile: UnsafeMutablePointer<Float>, rowStride ldc: Int) {
+    var c0a = SIMD16<Float>(repeating: bias[0]), c0b = c0a
+    var c1a = SIMD16<Float>(repeating: bias[1]), c1b = c1a
+    var c2a = SIMD16<Float>(repeating: bias[2]), c2b = c2a
+    var c3a = SIMD16<Float>(repeating: bias[3]), c3b = c3a
+    var c4a = SIMD16<Float>(repeating: bias[4]), c4b = c4a
+    var c5a = SIMD16<Float>(repeating: bias[5]), c5b = c5a
+    var c6a = SIMD16<Float>(repeating: bias[6]), c6b = c6a
+    var c7a = SIMD16<Float>(repeating: bias[7]), c7b = c7a
+    var c8a = SIMD16<Float>(repeating: bias[8]), c8b = c8a
+    var c9a = SIMD16<Float>(repeating: bias[9]), c9b = c9a
+    var c10a = SIMD16<Float>(repeating: bias[10]), c10b = c10a
+    var c11a = SIMD16<Float>(repeating: bias[11]), c11b = c11a
+    var w = weights
+    for t in 0..<taps {
+        let row = UnsafeRawPointer(source + offsets[t])
+        let b0 = row.loadUnaligned(as: SIMD16<Float>.self)
+        let b1 = row.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let w0 = SIMD16<Float>(repeating: w[0]); c0a.addProduct(w0, b0); c0b.addProduct(w0, b1)
+        let w1 = SIMD16<Float>(repeating: w[1]); c1a.addProduct(w1, b0); c1b.addProduct(w1, b1)
+        let w2 = SIMD16<Float>(repeating: w[2]); c2a.addProduct(w2, b0); c2b.addProduct(w2, b1)
+        let w3 = SIMD16<Float>(repeating: w[3]); c3a.addProduct(w3, b0); c3b.addProduct(w3, b1)
+        let w4 = SIMD16<Float>(repeating: w[4]); c4a.addProduct(w4, b0); c4b.addProduct(w4, b1)
+        let w5 = SIMD16<Float>(repeating: w[5]); c5a.addProduct(w5, b0); c5b.addProduct(w5, b1)
+        let w6 = SIMD16<Float>(repeating: w[6]); c6a.addProduct(w6, b0); c6b.addProduct(w6, b1)
+        let w7 = SIMD16<Float>(repeating: w[7]); c7a.addProduct(w7, b0); c7b.addProduct(w7, b1)
+        let w8 = SIMD16<Float>(repeating: w[8]); c8a.addProduct(w8, b0); c8b.addProduct(w8, b1)
+        let w9 = SIMD16<Float>(repeating: w[9]); c9a.addProduct(w9, b0); c9b.addProduct(w9, b1)
+        let w10 = SIMD16<Float>(repeating: w[10]); c10a.addProduct(w10, b0); c10b.addProduct(w10, b1)
+        let w11 = SIMD16<Float>(repeating: w[11]); c11a.addProduct(w11, b0); c11b.addProduct(w11, b1)
+        w += 12
+    }
+    store(c0a, c0b, to: tile + 0 * ldc)
+    store(c1a, c1b, to: tile + 1 * ldc)
+    store(c2a, c2b, to: tile + 2 * ldc)
+    store(c3a, c3b, to: tile + 3 * ldc)
+    store(c4a, c4b, to: tile + 4 * ldc)
+    store(c5a, c5b, to: tile + 5 * ldc)
+    store(c6a, c6b, to: tile + 6 * ldc)
+    store(c7a, c7b, to: tile + 7 * ldc)
+    store(c8a, c8b, to: tile + 8 * ldc)
+    store(c9a, c9b, to: tile + 9 * ldc)
+    store(c10a, c10b, to: tile + 10 * ldc)
+    store(c11a, c11b, to: tile + 11 * ldc)
+}
+
 /// `convolve8x32` for 4 output rows (4 floats of `weights` per tap): the last rows when the
 /// channel count is not a multiple of 8. Eight accumulators, enough to hide the FMA latency.
 @inline(never)

@@ -100,15 +100,29 @@ struct PaddedPlanes {
     }
 }
 
-/// Copies `rows` rows of `count` floats. Whole SIMD16 vectors are moved while they stay below both
-/// limits (so a row may be written up to 15 floats past its end: the lanes past `count` are written
-/// as zeros, and rows must be copied in increasing address order so that later rows overwrite
-/// them); otherwise the row is copied float by float.
+/// Copies `rows` rows of `count` floats (through max(0, ·) with `rectify`). Whole SIMD16 vectors
+/// are moved while they stay below both limits (so a row may be written up to 15 floats past its
+/// end: the lanes past `count` are written as zeros, and rows must be copied in increasing address
+/// order so that later rows overwrite them); otherwise the row is copied float by float.
 @inline(__always)
 func copyRows(_ rows: Int, of count: Int,
               from source: UnsafePointer<Float>, stride sourceStride: Int, readLimit: UnsafePointer<Float>,
               to destination: UnsafeMutablePointer<Float>, stride destinationStride: Int,
-              writeLimit: UnsafeMutablePointer<Float>) {
+              writeLimit: UnsafeMutablePointer<Float>, rectify: Bool = false) {
+    if rectify {
+        copyRows(rows, of: count, from: source, stride: sourceStride, readLimit: readLimit,
+                 to: destination, stride: destinationStride, writeLimit: writeLimit, transform: rectified)
+    } else {
+        copyRows(rows, of: count, from: source, stride: sourceStride, readLimit: readLimit,
+                 to: destination, stride: destinationStride, writeLimit: writeLimit, transform: { $0 })
+    }
+}
+
+@inline(__always)
+func copyRows(_ rows: Int, of count: Int,
+              from source: UnsafePointer<Float>, stride sourceStride: Int, readLimit: UnsafePointer<Float>,
+              to destination: UnsafeMutablePointer<Float>, stride destinationStride: Int,
+              writeLimit: UnsafeMutablePointer<Float>, transform: (SIMD16<Float>) -> SIMD16<Float>) {
     guard count > 0 && rows > 0 else { return }
     let vectors = (count + 15) / 16
     let keep = lanesBelow(count - (vectors - 1) * 16)
@@ -117,14 +131,18 @@ func copyRows(_ rows: Int, of count: Int,
         if from + vectors * 16 <= readLimit && to + vectors * 16 <= writeLimit {
             let s = UnsafeRawPointer(from), d = UnsafeMutableRawPointer(to)
             for v in 0..<(vectors - 1) {
-                d.storeBytes(of: s.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self),
+                d.storeBytes(of: transform(s.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self)),
                              toByteOffset: v * 64, as: SIMD16<Float>.self)
             }
-            let last = s.loadUnaligned(fromByteOffset: (vectors - 1) * 64, as: SIMD16<Float>.self)
+            let last = transform(s.loadUnaligned(fromByteOffset: (vectors - 1) * 64, as: SIMD16<Float>.self))
             d.storeBytes(of: unsafeBitCast(unsafeBitCast(last, to: SIMD16<UInt32>.self) & keep, to: SIMD16<Float>.self),
                          toByteOffset: (vectors - 1) * 64, as: SIMD16<Float>.self)
         } else {
-            to.update(from: from, count: count)
+            for i in 0..<count {
+                var lanes = SIMD16<Float>(repeating: 0)
+                lanes[0] = from[i]
+                to[i] = transform(lanes)[0]
+            }
         }
     }
 }

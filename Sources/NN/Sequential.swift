@@ -60,6 +60,12 @@ public final class Sequential: Layer {
             if let inner = step as? Sequential {
                 steps += inner.executionSteps.map { ("\(name).\($0.name)", $0.layer) }
                 childIndex += 1
+            } else if let block = step as? ConvolutionBlock {
+                let fused = block.normalization
+                let first = children[childIndex + 1].name, last = children[childIndex + fused.layers.count].name
+                steps.append((name, block.convolution))
+                steps.append(("\(first)–\(last)", fused))
+                childIndex += 1 + fused.layers.count
             } else if let fused = step as? FusedNormalization {
                 let last = children[childIndex + fused.layers.count - 1].name
                 steps.append(("\(name)–\(last)", fused))

@@ -15,12 +15,19 @@ struct SummaryCommand: ParsableCommand {
     @Flag(help: "Print the architecture as JSON instead (what scripts/torch_twin.py builds the PyTorch twin from).")
     var json = false
 
+    @Flag(help: "List the shipped models instead, one per line: name, then what it is.")
+    var list = false
+
     func validate() throws {
         _ = try modelDefinition(named: model, source: "--model")
         guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
     }
 
     func run() throws {
+        if list {
+            for definition in Models.all { print("\(definition.name)  \(definition.summary)") }
+            return
+        }
         let definition = Models.named(model)!
         if json {
             print(definition.makeModel().architectureJSON())

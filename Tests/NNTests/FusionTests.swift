@@ -55,6 +55,48 @@ struct FusionTests {
     }
 }
 
+/// Evaluating, Conv2d → BatchNorm2d → ReLU → Dropout runs as one folded convolution: it must give
+/// the four layers' output (up to rounding: the weights are scaled before the sums), and gradients
+/// taken in evaluation mode must still be right.
+@Suite("Folded convolution blocks")
+struct FoldingTests {
+    @Test(arguments: [true, false])
+    func foldedEqualsSeparate(bias: Bool) {
+        func layers() -> [Layer] {
+            let conv = Conv2d(3, 5, kernelSize: 3, padding: 1, bias: bias)
+            var random = Random(seed: 2)
+            for i in 0..<conv.weight.count { conv.weight.value[i] = random.uniform(-0.5, 0.5) }
+            if let b = conv.bias { for i in 0..<b.count { b.value[i] = random.uniform(-0.5, 0.5) } }
+            let norm = BatchNorm2d(5)
+            for c in 0..<5 {
+                norm.weight.value[c] = random.uniform(0.5, 1.5); norm.bias.value[c] = random.uniform(-0.3, 0.3)
+                norm.runningMean[c] = random.uniform(-0.5, 0.5); norm.runningVariance[c] = random.uniform(0.5, 2)
+            }
+            return [conv, norm, ReLU(), Dropout(0.2)]
+        }
+        var random = Random(seed: 9)
+        let input = Tensor(shape: [4, 3, 9, 7], values: (0..<(4 * 3 * 63)).map { _ in random.uniform(-1, 1) })
+        let context = Context(training: false)
+        let block = Sequential(layers())
+        let folded = block.forward(input, context: context).values
+        var x = input
+        let separate = layers()
+        for layer in separate { x = layer.forward(x, context: context) }
+        let expected = x.values
+        #expect(zip(folded, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        #expect(expected.contains(0) && expected.contains { $0 > 0 })
+
+        // Backward after an evaluation forward pass: the separate layers' gradients.
+        let gradient = Tensor(shape: x.shape, values: (0..<x.count).map { _ in random.uniform(-1, 1) })
+        let blockInput = block.backward(gradient, needsInputGradient: true)!.values
+        var g = gradient
+        for layer in separate.reversed() { g = layer.backward(g, needsInputGradient: true)! }
+        #expect(zip(blockInput, g.values).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        let blockConv = block.children[0].layer as! Conv2d, conv = separate[0] as! Conv2d
+        #expect(zip(blockConv.weight.gradient.values, conv.weight.gradient.values).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
+    }
+}
+
 /// Dropout's mask is a hash of a per-batch key and each unit's index: it must drop about p of the
 /// units, the same ones for the same seed, different ones for the next batch, however the work is
 /// split over threads.

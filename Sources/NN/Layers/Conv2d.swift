@@ -81,6 +81,23 @@ public final class Conv2d: Layer {
         return output
     }
 
+    /// Evaluation with a BatchNorm (fixed statistics) and a ReLU folded in: per output channel o,
+    /// y = max(0, conv(x, w·scale[o]) + bias·scale[o] + shift[o]), written in one pass (see
+    /// `ConvolutionBlock`). Returns an output the layer owns, like `forward`.
+    func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+        self.input = input
+        let kernel = kernel(for: input)
+        output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
+        let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
+        scale.withUnsafeBufferPointer { scale in
+            foldedBias.withUnsafeBufferPointer { foldedBias in
+                kernel.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                               output: output.data, scale: scale.baseAddress!, rectify: true)
+            }
+        }
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
         let kernel = kernel(for: input)

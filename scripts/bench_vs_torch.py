@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Runs `backprop bench --epoch` and `torch_twin.py time-epoch --json` in turn (see bench-vs-torch),
+each in its own process so that peak memory is each engine's own, and prints a Markdown table of
+medians. The twin is built from the architecture backprop exports; the parameter counts must agree
+(the logits and gradients themselves are compared by the test suite, TorchAgreementTests)."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+BACKPROP = ".build/release/backprop"
+
+
+def run(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"bench-vs-torch: {' '.join(command)} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine():
+    model, mhz = "unknown CPU", None
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name") and model == "unknown CPU":
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("cpu MHz") and mhz is None:
+            mhz = float(line.split(":", 1)[1])
+    return model, os.cpu_count(), mhz
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", default=None, help="comma-separated (default: every shipped model)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each engine per model (alternating)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    names = args.models.split(",") if args.models else \
+        [line.split()[0] for line in subprocess.run([BACKPROP, "summary", "--list"], capture_output=True, text=True).stdout.splitlines() if line.strip()]
+    default = "s6"
+
+    cpu, cores, mhz = machine()
+    # Peak: two 512-bit FMA pipes per core (16 floats × 2 flops × 2) at the reported clock.
+    peak = cores * 64 * mhz / 1000 if mhz else None
+    print(f"# backprop vs PyTorch, {datetime.date.today()}: {cpu}, {cores} cores"
+          + (f", {mhz / 1000:.2f} GHz, peak ≈ {peak:.0f} GFLOP/s FP32" if peak else ""), file=sys.stderr)
+
+    rows = {}
+    for name in names:
+        results = {"backprop": [], "pytorch": []}
+        swift = [BACKPROP, "bench", "--epoch", "--model", name, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+        torch = [sys.executable, "scripts/torch_twin.py", "time-epoch", name, "--json",
+                 "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+        for round_ in range(args.rounds):
+            order = [("backprop", swift), ("pytorch", torch)]
+            if round_ % 2:
+                order.reverse()
+            for engine, command in order:
+                result = run(command)
+                results[engine].append(result)
+                print(f"  {name} round {round_ + 1} {engine}: epoch {result['epoch_seconds']:.2f} s, "
+                      f"eval {result['eval_seconds']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB", file=sys.stderr)
+        b, t = results["backprop"], results["pytorch"]
+        if b[0]["parameters"] != t[0]["parameters"]:
+            sys.exit(f"bench-vs-torch: {name}: backprop has {b[0]['parameters']} parameters, the twin {t[0]['parameters']}")
+        median = lambda rs, key: statistics.median(r[key] for r in rs)
+        flops = 3 * 2 * b[0]["multiply_adds_per_image"] * 60000
+        rows[name] = {
+            "parameters": b[0]["parameters"],
+            "epoch": (median(b, "epoch_seconds"), median(t, "epoch_seconds")),
+            "eval": (median(b, "eval_seconds"), median(t, "eval_seconds")),
+            "rss": (median(b, "peak_rss_mb"), median(t, "peak_rss_mb")),
+            "gflops": (flops / median(b, "epoch_seconds") / 1e9, flops / median(t, "epoch_seconds") / 1e9),
+        }
+
+    print(f"backprop vs PyTorch {results['pytorch'][0].get('version', '')} CPU, {args.threads} threads, batch {args.batch_size}, "
+          f"medians of {args.rounds} alternating runs; {datetime.date.today()}, {cpu}, {cores} cores"
+          + (f", peak ≈ {peak:.0f} GFLOP/s" if peak else ""))
+    print()
+    print("| model | params | s/epoch backprop | s/epoch PyTorch | ratio | images/s backprop | images/s PyTorch "
+          "| eval s backprop | eval s PyTorch | ratio | peak RSS MB backprop | PyTorch | ratio | GFLOP/s backprop | PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        (be, te), (bv, tv), (br, tr), (bg, tg) = r["epoch"], r["eval"], r["rss"], r["gflops"]
+        print(f"| {name} | {r['parameters']:,} | {be:.2f} | {te:.2f} | {be / te:.2f} | {60000 / be:,.0f} | {60000 / te:,.0f} "
+              f"| {bv:.3f} | {tv:.3f} | {bv / tv:.2f} | {br:.0f} | {tr:.0f} | {br / tr:.2f} | {bg:.0f} | {tg:.0f} |")
+    print()
+    if peak:
+        print(f"GFLOP/s: 6 × multiply-adds per image × 60,000 / epoch seconds (forward, and backward counted twice); "
+              f"the machine's peak is about {peak:.0f}.")
+    key = default if default in rows else next(iter(rows))
+    r = rows[key]
+    print(f"epoch_time_ratio={r['epoch'][0] / r['epoch'][1]:.3f} eval_ratio={r['eval'][0] / r['eval'][1]:.3f} "
+          f"rss_ratio={r['rss'][0] / r['rss'][1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
