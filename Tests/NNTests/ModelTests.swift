@@ -18,6 +18,7 @@ struct ModelTests {
     @Test func courseModelsStayUnderTheirBudgets() {
         #expect(Models.s6.makeModel().parameterCount < 20_000)
         #expect(Models.s7.makeModel().parameterCount < 8_000)
+        #expect(Models.s5k.makeModel().parameterCount < 5_000)
     }
 
     @Test func seedERAv1ParameterNamesMatchItsPyTorchStateDict() {
