@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The PyTorch twin of a backprop model: an independent implementation to check the engine against.
 
-    scripts/torch_twin.py check CHECKPOINT [--data data/mnist] [--backprop .build/release/backprop]
+    scripts/torch_twin.py check CHECKPOINT [--model M] [--compare OUTPUTS] [--data data/mnist] [--backprop .build/release/backprop]
+    scripts/torch_twin.py export MODEL OUT [--steps 30] [--seed 0]
     scripts/torch_twin.py agree FOLDER
     scripts/torch_twin.py time-epoch MODEL [--batch-size 128] [--threads 2] [--data data/mnist]
 
 builds the model the checkpoint names from `backprop summary --model NAME --json` (same layers,
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
-PyTorch's test accuracy, to compare with `backprop eval`. `agree` reads what the Swift test
+PyTorch's test accuracy, to compare with `backprop eval`; with `--compare` (a file written by
+`backprop eval --save-outputs`) it exits 1 unless every log-probability agrees within 1e-4 and the
+accuracy is identical. `export` goes the other way: a twin initialised and trained by PyTorch alone,
+saved with the safetensors package's writer, for `backprop eval --model MODEL` to read. `agree` reads what the Swift test
 TorchAgreementTests wrote into FOLDER (architecture.json, model.safetensors, expected.safetensors),
 repeats the computation in PyTorch and exits 1, with the differences, if they disagree, or 3 if the
 batch lies too close to a ReLU or max-pool kink to test anything (see `kink_margin`).
@@ -24,7 +28,9 @@ from collections import OrderedDict
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
+
+NORMALIZATION = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}   # as Sources/Data/Dataset.swift
 
 
 def make_layer(spec):
@@ -84,22 +90,71 @@ def read_idx(path, images):
     return np.frombuffer(data[8:], dtype=np.uint8)
 
 
+def test_set(dataset, data):
+    """The test images, normalised as the engine normalises them, and their labels."""
+    mean, std = NORMALIZATION[dataset]
+    x = read_idx(f"{data}/t10k-images-idx3-ubyte", True)
+    y = read_idx(f"{data}/t10k-labels-idx1-ubyte", False)
+    return torch.tensor((x.astype(np.float32) / 255 - mean) / std), torch.tensor(y, dtype=torch.long)
+
+
+def evaluate(twin, x, y):
+    twin.eval()
+    with torch.no_grad():
+        out = torch.cat([twin(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    loss = torch.nn.functional.nll_loss(out, y, reduction="mean").item()
+    correct = int((out.argmax(1) == y).sum())
+    print(f"PyTorch {torch.__version__}: Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(y)} ({100 * correct / len(y):.2f}%)")
+    return out, correct
+
+
 def check(args):
     weights = load_file(args.checkpoint)
     with open(args.checkpoint, "rb") as f:
         header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
-    name = header.get("__metadata__", {}).get("model")
+    name = args.model or header.get("__metadata__", {}).get("model")
+    if name is None:
+        sys.exit(f"{args.checkpoint}: the checkpoint does not name its model; pass --model")
     twin = Twin(architecture(args.backprop, name))
     print(f"{name}: {sum(p.numel() for p in twin.parameters())} parameters;", twin.load_state_dict(weights, strict=True))
-    x = read_idx(f"{args.data}/t10k-images-idx3-ubyte", True)
-    y = read_idx(f"{args.data}/t10k-labels-idx1-ubyte", False)
-    x = torch.tensor((x.astype(np.float32) / 255 - 0.1307) / 0.3081)
-    twin.eval()
-    with torch.no_grad():
-        out = torch.cat([twin(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-    loss = torch.nn.functional.nll_loss(out, torch.tensor(y, dtype=torch.long), reduction="mean").item()
-    correct = int((out.argmax(1).numpy() == y).sum())
-    print(f"PyTorch {torch.__version__}: Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(y)} ({100 * correct / len(y):.2f}%)")
+    x, y = test_set(args.dataset, args.data)
+    if args.compare:
+        theirs = load_file(args.compare)
+        n = len(theirs["labels"])
+        x, y = x[:n], y[:n]
+        if not torch.equal(theirs["labels"].long(), y):
+            sys.exit(f"{args.compare}: its labels are not the first {n} test labels")
+    out, correct = evaluate(twin, x, y)
+    if args.compare:
+        other = theirs["log_probabilities"]
+        difference = float((out - other).abs().max())
+        other_correct = int((other.argmax(1) == y).sum())
+        print(f"{args.compare}: Accuracy: {other_correct}/{n}; largest log-probability difference {difference:.2e}")
+        if difference > 1e-4 or other_correct != correct:
+            print(f"DISAGREE: log-probabilities within 1e-4: {difference <= 1e-4}; same accuracy: {other_correct == correct}")
+            sys.exit(1)
+
+
+def export(args):
+    """A twin initialised and trained by PyTorch alone (its own default initialisation, a few SGD
+    steps with dropout on), saved with safetensors' own writer: weights backprop never made."""
+    torch.manual_seed(args.seed)
+    twin = Twin(architecture(args.backprop, args.model))
+    mean, std = NORMALIZATION[args.dataset]
+    x = read_idx(f"{args.data}/train-images-idx3-ubyte", True)
+    y = torch.tensor(read_idx(f"{args.data}/train-labels-idx1-ubyte", False), dtype=torch.long)
+    order = torch.randperm(len(y))[:args.steps * args.batch_size]
+    x = torch.tensor((x[order.numpy()].astype(np.float32) / 255 - mean) / std)
+    y = y[order]
+    optimizer = torch.optim.SGD(twin.parameters(), lr=args.lr, momentum=0.9)
+    twin.train()
+    for i in range(0, len(y), args.batch_size):
+        optimizer.zero_grad()
+        torch.nn.functional.nll_loss(twin(x[i:i + args.batch_size]), y[i:i + args.batch_size]).backward()
+        optimizer.step()
+    save_file({k: v.contiguous() for k, v in twin.state_dict().items()}, args.out)
+    print(f"{args.model}: trained by PyTorch for {args.steps} steps, saved to {args.out}")
+    evaluate(twin, *test_set(args.dataset, args.data))
 
 
 def relative(a, b):
@@ -245,8 +300,21 @@ if __name__ == "__main__":
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check")
     c.add_argument("checkpoint")
+    c.add_argument("--model", help="the model, if the checkpoint does not name it")
+    c.add_argument("--compare", help="a file written by backprop eval --save-outputs: exit 1 unless it agrees")
+    c.add_argument("--dataset", default="mnist", choices=sorted(NORMALIZATION))
     c.add_argument("--data", default="data/mnist")
     c.add_argument("--backprop", default=".build/release/backprop")
+    e = sub.add_parser("export")
+    e.add_argument("model")
+    e.add_argument("out")
+    e.add_argument("--steps", type=int, default=30)
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--lr", type=float, default=0.05)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--dataset", default="mnist", choices=sorted(NORMALIZATION))
+    e.add_argument("--data", default="data/mnist")
+    e.add_argument("--backprop", default=".build/release/backprop")
     a = sub.add_parser("agree")
     a.add_argument("folder")
     t = sub.add_parser("time-epoch")
@@ -258,4 +326,4 @@ if __name__ == "__main__":
     t.add_argument("--json", action="store_true", help="print one JSON line (for scripts/bench-vs-torch)")
     args = parser.parse_args()
     torch.set_num_threads(getattr(args, "threads", 2))
-    {"check": check, "agree": agree, "time-epoch": time_epoch}[args.command](args)
+    {"check": check, "export": export, "agree": agree, "time-epoch": time_epoch}[args.command](args)

@@ -43,7 +43,7 @@ final class Evaluator {
         }
     }
 
-    func evaluate(on source: BatchSource) -> EvaluationResult {
+    func evaluate(on source: BatchSource, keepOutputs: Bool = false) -> EvaluationResult {
         synchronise()
         source.startEpoch()
         var result = EvaluationResult(loss: 0, correct: 0, count: 0, predictions: [], labels: [])
@@ -51,25 +51,31 @@ final class Evaluator {
         result.labels.reserveCapacity(source.exampleCount)
         var totalLoss = 0.0
         let imageSize = model.inputShape.reduce(1, *)
+        let classes = model.outputShape.reduce(1, *)
         while let next = source.nextBatch() {
             var predictions = [UInt8](repeating: 0, count: next.count)
             var losses = [Double](repeating: 0, count: max(1, replicas.count))
+            var outputs = [Float](repeating: 0, count: keepOutputs ? next.count * classes : 0)
             predictions.withUnsafeMutableBufferPointer { predicted in
             losses.withUnsafeMutableBufferPointer { loss in
-                let predicted = predicted.baseAddress!, loss = loss.baseAddress!
+            outputs.withUnsafeMutableBufferPointer { kept in
+                let predicted = predicted.baseAddress!, loss = loss.baseAddress!, kept = keepOutputs ? kept.baseAddress : nil
                 if replicas.isEmpty {
-                    loss[0] = forward(model, Tensor(shape: [0]), next.images, next.labels, 0..<next.count, imageSize, predicted)
+                    loss[0] = forward(model, Tensor(shape: [0]), next.images, next.labels, 0..<next.count, imageSize,
+                                      predicted, kept)
                     return
                 }
                 parallelFor(next.count, threads: replicas.count) { chunk, range in
                     for start in stride(from: range.lowerBound, to: range.upperBound, by: Self.subBatch) {
                         let part = start..<min(range.upperBound, start + Self.subBatch)
                         loss[chunk] += self.forward(self.replicas[chunk], self.inputs[chunk], next.images, next.labels,
-                                                    part, imageSize, predicted)
+                                                    part, imageSize, predicted, kept)
                     }
                 }
             }
             }
+            }
+            result.outputs += outputs
             totalLoss += losses.reduce(0, +)
             for i in 0..<next.count {
                 if Int(predictions[i]) == Int(next.labels[i]) { result.correct += 1 }
@@ -82,15 +88,20 @@ final class Evaluator {
         return result
     }
 
-    /// Runs `model` on the examples `range` of a batch; writes their predicted classes and returns
-    /// their summed loss.
+    /// Runs `model` on the examples `range` of a batch; writes their predicted classes (and their
+    /// outputs, into `kept`, if given) and returns their summed loss.
     private func forward(_ model: Model, _ input: Tensor, _ images: UnsafePointer<Float>, _ labels: UnsafePointer<Int32>,
-                         _ range: Range<Int>, _ imageSize: Int, _ predicted: UnsafeMutablePointer<UInt8>) -> Double {
+                         _ range: Range<Int>, _ imageSize: Int, _ predicted: UnsafeMutablePointer<UInt8>,
+                         _ kept: UnsafeMutablePointer<Float>?) -> Double {
         input.reshape([range.count] + model.inputShape)
         input.data.update(from: images + range.lowerBound * imageSize, count: input.count)
         let output = model.forward(input, context: context)
         let loss = NLLLoss.evaluate(logProbabilities: output, labels: labels + range.lowerBound, gradient: nil)
         for i in 0..<range.count { predicted[range.lowerBound + i] = UInt8(predictedClass(output, row: i)) }
+        if let kept {
+            let classes = output.count / range.count
+            (kept + range.lowerBound * classes).update(from: output.data, count: output.count)
+        }
         return Double(loss) * Double(range.count)
     }
 }

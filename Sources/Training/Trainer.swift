@@ -31,6 +31,9 @@ public struct EvaluationResult: Sendable {
     /// predictions[i] is the class chosen for example i, in the source's order.
     public var predictions: [UInt8]
     public var labels: [UInt8]
+    /// The model's output (log-probabilities), `count` rows of `classes` values, in the source's
+    /// order; empty unless the evaluation was asked to keep them.
+    public var outputs: [Float] = []
     public init(loss: Double, correct: Int, count: Int, predictions: [UInt8], labels: [UInt8]) {
         self.loss = loss; self.correct = correct; self.count = count
         self.predictions = predictions; self.labels = labels
@@ -164,8 +167,11 @@ public final class Trainer {
     private var evaluator: Evaluator?
 
     /// Evaluates any model (for `backprop eval`), on `threads` replicas of it (see `Evaluator`).
-    public static func evaluate(model: Model, on source: BatchSource, threads: Int = Threads.count) -> EvaluationResult {
-        Evaluator(model: model, threads: threads).evaluate(on: source)
+    /// Evaluates `model` on every example of `source`; `keepOutputs` also returns its
+    /// log-probabilities (to compare with another engine's).
+    public static func evaluate(model: Model, on source: BatchSource, threads: Int = Threads.count,
+                                keepOutputs: Bool = false) -> EvaluationResult {
+        Evaluator(model: model, threads: threads).evaluate(on: source, keepOutputs: keepOutputs)
     }
 
     private func load(_ images: UnsafePointer<Float>, count: Int) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Data
+import Formats
 import Foundation
 import NN
 import Training
@@ -14,6 +15,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Data set: mnist or fashion.") var dataset = "mnist"
     @Option(help: "Folder of the IDX files (default data/mnist).") var data: String?
     @Option(help: "Evaluate on the first N test images only.") var testLimit: Int?
+    @Option(help: "Also write the test-set log-probabilities and labels to this safetensors file (to compare with another engine, e.g. scripts/torch_twin.py check --compare).")
+    var saveOutputs: String?
 
     func validate() throws {
         guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
@@ -28,7 +31,14 @@ struct EvalCommand: ParsableCommand {
         var test = try Dataset.load(directory: folder, split: .test)
         if let testLimit { test = test.prefix(testLimit) }
         let loader = BatchLoader(dataset: test, batchSize: 128, shuffles: false, normalization: kind.normalization)
-        let result = Trainer.evaluate(model: model, on: loader)
+        let result = Trainer.evaluate(model: model, on: loader, keepOutputs: saveOutputs != nil)
+        if let saveOutputs {
+            let classes = result.outputs.count / max(result.count, 1)
+            try SafetensorsFile(tensors: [
+                .init(name: "log_probabilities", shape: [result.count, classes], floats: result.outputs),
+                .init(name: "labels", shape: [result.count], integers: result.labels.map(Int64.init)),
+            ], metadata: ["model": model.name, "checkpoint": checkpoint]).write(to: saveOutputs)
+        }
         print("\(model.name) from \(checkpoint) on \(test.count) \(kind.rawValue) test images")
         print(result.courseLine)
         let matrix = result.confusionMatrix()

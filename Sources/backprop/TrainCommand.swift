@@ -20,6 +20,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Nesterov momentum for SGD (default: the recipe's).") var nesterov: Bool?
     @Option(help: "L2 weight decay (default: the recipe's).") var weightDecay: Float?
     @Option(help: "Learning-rate schedule: constant, step, onecycle (default: the recipe's).") var schedule: String?
+    @Option(help: "OneCycle: the fraction of the steps spent warming up to the peak rate (default: the recipe's).")
+    var warmup: Float?
     @Option(help: "StepLR: epochs between reductions.") var stepSize = 6
     @Option(help: "StepLR: factor of each reduction.") var gamma: Float = 0.3
     @Option(help: "Random rotation in ±degrees (0: none; default: the recipe's).") var rotation: Float?
@@ -53,6 +55,7 @@ struct TrainCommand: ParsableCommand {
         if let translate, !(translate >= 0 && translate < 0.5) { throw ValidationError("--translate: expected a fraction in [0, 0.5), got \(translate)") }
         if let trainLimit, trainLimit <= 0 { throw ValidationError("--train-limit: expected a positive whole number, got \(trainLimit)") }
         if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit: expected a positive whole number, got \(testLimit)") }
+        if let warmup, !(warmup > 0 && warmup < 1) { throw ValidationError("--warmup: expected a fraction between 0 and 1, got \(warmup)") }
         if let threads, threads <= 0 { throw ValidationError("--threads: expected a positive whole number, got \(threads)") }
     }
 
@@ -73,12 +76,10 @@ struct TrainCommand: ParsableCommand {
         case "onecycle": recipe.schedule = .oneCycle(maxLearningRate: lr ?? recipe.learningRate)
         default: break
         }
-        if let lr {
-            recipe.learningRate = lr
-            if case let .oneCycle(_, pct, div, finalDiv, base, top) = recipe.schedule {
-                recipe.schedule = .oneCycle(maxLearningRate: lr, percentStart: pct, divFactor: div,
-                                            finalDivFactor: finalDiv, baseMomentum: base, maxMomentum: top)
-            }
+        if let lr { recipe.learningRate = lr }
+        if case let .oneCycle(peak, pct, div, finalDiv, base, top) = recipe.schedule {
+            recipe.schedule = .oneCycle(maxLearningRate: lr ?? peak, percentStart: warmup ?? pct, divFactor: div,
+                                        finalDivFactor: finalDiv, baseMomentum: base, maxMomentum: top)
         }
         return recipe
     }

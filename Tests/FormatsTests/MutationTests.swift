@@ -36,7 +36,8 @@ struct Mutator {
 
 @Suite("Mutated files never crash the readers")
 struct MutationTests {
-    static let iterations = 3000
+    /// 3,000 mutants per reader in CI (a few seconds); BACKPROP_MUTATIONS=1000000 for a long run.
+    static let iterations = Int(ProcessInfo.processInfo.environment["BACKPROP_MUTATIONS"] ?? "") ?? 3000
 
     func survive(_ seeds: [[UInt8]], _ read: ([UInt8]) throws -> Void) {
         var mutator = Mutator(state: 42)
