@@ -41,7 +41,7 @@ let package = Package(
         ], swiftSettings: fast),
         .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Data"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Data", "Sheet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
