@@ -166,9 +166,9 @@ public final class Trainer {
     }
     private var evaluator: Evaluator?
 
-    /// Evaluates any model (for `backprop eval`), on `threads` replicas of it (see `Evaluator`).
-    /// Evaluates `model` on every example of `source`; `keepOutputs` also returns its
-    /// log-probabilities (to compare with another engine's).
+    /// Evaluates any model on every example of `source` (for `backprop eval`), on `threads`
+    /// replicas of it (see `Evaluator`); `keepOutputs` also returns its log-probabilities (to
+    /// compare with another engine's).
     public static func evaluate(model: Model, on source: BatchSource, threads: Int = Threads.count,
                                 keepOutputs: Bool = false) -> EvaluationResult {
         Evaluator(model: model, threads: threads).evaluate(on: source, keepOutputs: keepOutputs)
