@@ -119,6 +119,8 @@ public struct EpochBenchmark {
         public var multiply_adds_per_image: Int
         public var parameters: Int
         public var peak_rss_mb: Double
+        /// The machine's measured arithmetic peak (`measuredPeakGFLOPS`), for the GFLOP/s to be read against.
+        public var peak_gflops: Double
     }
 
     public static func run(definition: ModelDefinition, train: Dataset, test: Dataset, normalization: Normalization,
@@ -146,7 +148,8 @@ public struct EpochBenchmark {
         return Result(model: definition.name, batch_size: batchSize, threads: Threads.count, epoch_seconds: epoch,
                       images_per_second: Double(train.count) / epoch, eval_seconds: eval,
                       test_accuracy: evaluation.accuracy, multiply_adds_per_image: macs,
-                      parameters: model.parameterCount, peak_rss_mb: peakResidentMegabytes())
+                      parameters: model.parameterCount, peak_rss_mb: peakResidentMegabytes(),
+                      peak_gflops: measuredPeakGFLOPS())
     }
 
     /// The process's peak resident set size so far (getrusage), in MB of 10⁶ bytes.

@@ -79,6 +79,9 @@ struct BenchCommand: ParsableCommand {
         let evaluation = bench.evaluationStep()
         print(String(format: "whole training step: %.2f ms (%.0f images/s, %.1f GFLOP/s); evaluation: %.2f ms per batch (%.0f images/s)",
                      step * 1e3, Double(batchSize) / step, flops / step / 1e9, evaluation * 1e3, Double(batchSize) / evaluation))
+        let peak = measuredPeakGFLOPS()
+        print(String(format: "measured peak: %.0f GFLOP/s on %d thread(s) (fused multiply-adds on registers only); the training step reaches %.0f%% of it",
+                     peak, Threads.count, 100 * flops / step / 1e9 / peak))
 
         guard scaling else { return }
         print("\nHow the cost grows: training steps on random images (median of \(repeats)), projected to a 60,000-image epoch")

@@ -188,6 +188,58 @@ struct Conv2dKernelTests {
     }
 }
 
+/// Winograd's F(2×2, 3×3), which evaluation uses for the larger 3×3 convolutions, must give the
+/// direct sum up to rounding: even and odd output sizes (odd ones leave half-used tiles), padding
+/// 0–2, channel counts that fill the register blocks partly, a BatchNorm scale folded in, ReLU.
+@Suite("Winograd convolution equals the reference loops")
+struct WinogradTests {
+    static func shape(_ batch: Int, _ cin: Int, _ cout: Int, _ height: Int, _ width: Int, pad: Int) -> Conv2dShape {
+        Conv2dShape(batch: batch, inChannels: cin, outChannels: cout, height: height, width: width,
+                    kernelSize: 3, padding: pad)
+    }
+
+    static let shapes: [Conv2dShape] = [
+        shape(3, 12, 20, 26, 26, pad: 0),     // s6's second convolution
+        shape(2, 8, 16, 26, 26, pad: 0),
+        shape(2, 12, 16, 12, 12, pad: 0),
+        shape(2, 16, 16, 10, 10, pad: 0),
+        shape(2, 20, 20, 6, 6, pad: 1),
+        shape(3, 12, 16, 28, 28, pad: 1),
+        shape(2, 9, 13, 11, 17, pad: 0),      // odd outputs: 9×15
+        shape(1, 16, 33, 7, 40, pad: 2),      // wider than one 16-tile vector, padding 2
+        shape(37, 8, 12, 10, 10, pad: 1),     // split over threads
+        shape(1, 4, 4, 3, 3, pad: 0),         // a single 1×1 output
+    ]
+
+    @Test(arguments: shapes, [1, 2])
+    func winogradEqualsReference(shape s: Conv2dShape, threads: Int) {
+        var random = Random(seed: UInt64(s.inputCount + s.weightCount + threads))
+        let input = Conv2dKernelTests.random(s.inputCount, &random), weight = Conv2dKernelTests.random(s.weightCount, &random)
+        let bias = Conv2dKernelTests.random(s.outChannels, &random)
+        let scale = (0..<s.outChannels).map { _ in random.uniform(0.5, 2) }
+        let kernel = WinogradConvolution(shape: s, threads: threads)
+        let guardedInput = GuardedBuffer(input), guardedWeight = GuardedBuffer(weight)
+        let guardedBias = GuardedBuffer(bias), guardedScale = GuardedBuffer(scale)
+        for rectify in [false, true] {
+            // The reference with the scale folded into the weights by hand, then ReLU.
+            var scaled = weight
+            for o in 0..<s.outChannels { for t in 0..<(s.inChannels * 9) { scaled[o * s.inChannels * 9 + t] *= scale[o] } }
+            var expected = [Float](repeating: 0, count: s.outputCount)
+            bias.withUnsafeBufferPointer { b in
+                Conv2dReference.forward(input: input, weight: scaled, bias: b.baseAddress, output: &expected, shape: s)
+            }
+            if rectify { expected = expected.map { max(0, $0) } }
+            for _ in 0..<2 {   // twice: nothing may depend on what the first call left in the scratch
+                let actual = GuardedBuffer([Float](repeating: .nan, count: s.outputCount))
+                kernel.forward(input: guardedInput.pointer, weight: guardedWeight.pointer, bias: guardedBias.pointer,
+                               output: actual.pointer, scale: guardedScale.pointer, rectify: rectify)
+                let error = Conv2dKernelTests.error(expected, actual.array, scale: Float(s.inChannels * 9 * 2))
+                #expect(error < 1e-5, "Winograd \(s), rectify \(rectify): error \(error)")
+            }
+        }
+    }
+}
+
 /// Floats that end exactly where an inaccessible page begins, so that any access past the last
 /// one faults. Freed when the buffer is.
 final class GuardedBuffer {

@@ -24,6 +24,7 @@ public final class Conv2d: Layer {
     private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
     private var kernels: [Int: Conv2dKernel] = [:]   // one plan per batch size seen
+    private var evaluationKernels: [Int: WinogradConvolution] = [:]   // the same, for `forwardFolded`
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, padding: Int = 0, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
@@ -89,8 +90,19 @@ public final class Conv2d: Layer {
         let kernel = kernel(for: input)
         output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
         let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
+        // Larger 3×3 convolutions run as Winograd F(2, 3), a third fewer multiply-adds (see Winograd.swift).
+        var winograd: WinogradConvolution? = evaluationKernels[input.batch]
+        if winograd == nil && WinogradConvolution.suits(kernel.shape) {
+            winograd = WinogradConvolution(shape: kernel.shape)
+            evaluationKernels[input.batch] = winograd
+        }
         scale.withUnsafeBufferPointer { scale in
             foldedBias.withUnsafeBufferPointer { foldedBias in
+                if let winograd {
+                    winograd.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                                     output: output.data, scale: scale.baseAddress!, rectify: true)
+                    return
+                }
                 kernel.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
                                output: output.data, scale: scale.baseAddress!, rectify: true)
             }
