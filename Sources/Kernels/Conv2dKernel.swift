@@ -248,17 +248,8 @@ public final class Conv2dKernel {
                                            images: count, scratch: scratch[chunk])
                 for p in Swift.stride(from: 0, to: planes.lastPosition(images: count), by: 32) {
                     for block in blocks {
-                        let packed = weights + block.start * taps
-                        if block.rows == 8 {
-                            convolve8x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
-                                         tile + block.start * stride + p, rowStride: stride)
-                        } else if block.rows == 12 {
-                            convolve12x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
-                                          tile + block.start * stride + p, rowStride: stride)
-                        } else {
-                            convolve4x32(packed, offsets: offsets, taps: taps, padded + p, bias: bias + block.start,
-                                         tile + block.start * stride + p, rowStride: stride)
-                        }
+                        Kernels.convolve(block, weights + block.start * taps, offsets: offsets, taps: taps, padded + p,
+                                         bias: bias + block.start, tile + block.start * stride + p, rowStride: stride)
                     }
                 }
                 // In increasing address order, so each row may run over into the next (see copyRows).

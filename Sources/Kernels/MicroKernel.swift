@@ -125,6 +125,21 @@ func convolve4x32(_ weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, 
     store(c3a, c3b, to: tile + 3 * ldc)
 }
 
+/// One block of rows of a convolution's tile, by the micro-kernel of its size (12, 8 or 4 rows):
+/// tile[r, q] = bias[r] + Σ_t weights[t, r] · source[q + offsets[t]] for q < 32.
+@inline(__always)
+func convolve(_ block: RowBlock, _ weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+              _ source: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+              _ tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+    if block.rows == 8 {
+        convolve8x32(weights, offsets: offsets, taps: taps, source, bias: bias, tile, rowStride: rowStride)
+    } else if block.rows == 12 {
+        convolve12x32(weights, offsets: offsets, taps: taps, source, bias: bias, tile, rowStride: rowStride)
+    } else {
+        convolve4x32(weights, offsets: offsets, taps: taps, source, bias: bias, tile, rowStride: rowStride)
+    }
+}
+
 @inline(__always)
 func store(_ low: SIMD16<Float>, _ high: SIMD16<Float>, to c: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(c).storeBytes(of: low, as: SIMD16<Float>.self)

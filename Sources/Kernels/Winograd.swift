@@ -104,17 +104,8 @@ public final class WinogradConvolution {
                     let vi = v + i * cin * self.transformedSize, mi = m + i * rows * self.positions
                     for q in Swift.stride(from: 0, to: self.positions, by: 32) {
                         for block in self.blocks {
-                            let weights = u + block.start * 3 * cin, tile = mi + block.start * self.positions + q
-                            if block.rows == 8 {
-                                convolve8x32(weights, offsets: self.offsets, taps: 3 * cin, vi + q, bias: self.zeros,
-                                             tile, rowStride: self.positions)
-                            } else if block.rows == 12 {
-                                convolve12x32(weights, offsets: self.offsets, taps: 3 * cin, vi + q, bias: self.zeros,
-                                              tile, rowStride: self.positions)
-                            } else {
-                                convolve4x32(weights, offsets: self.offsets, taps: 3 * cin, vi + q, bias: self.zeros,
-                                             tile, rowStride: self.positions)
-                            }
+                            convolve(block, u + block.start * 3 * cin, offsets: self.offsets, taps: 3 * cin, vi + q,
+                                     bias: self.zeros, mi + block.start * self.positions + q, rowStride: self.positions)
                         }
                     }
                 }
