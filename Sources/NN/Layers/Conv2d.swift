@@ -63,14 +63,26 @@ public final class Conv2d: Layer {
         return out.reduce(1, *) * inChannels * kernelSize * kernelSize
     }
 
+    private func shape(for input: Tensor) -> Conv2dShape {
+        Conv2dShape(batch: input.batch, inChannels: inChannels, outChannels: outChannels,
+                    height: input.shape[2], width: input.shape[3], kernelSize: kernelSize, padding: padding)
+    }
+
     private func kernel(for input: Tensor) -> Conv2dKernel {
-        let n = input.batch
-        if let kernel = kernels[n] { return kernel }
-        let shape = Conv2dShape(batch: n, inChannels: inChannels, outChannels: outChannels,
-                                height: input.shape[2], width: input.shape[3],
-                                kernelSize: kernelSize, padding: padding)
-        let kernel = Conv2dKernel(shape: shape)
-        kernels[n] = kernel
+        if let kernel = kernels[input.batch] { return kernel }
+        let kernel = Conv2dKernel(shape: shape(for: input))
+        kernels[input.batch] = kernel
+        return kernel
+    }
+
+    /// Evaluation's plan for larger 3×3 convolutions: Winograd F(2, 3), a third fewer multiply-adds
+    /// (see Winograd.swift); nil where the direct kernel is faster.
+    private func evaluationKernel(for input: Tensor) -> WinogradConvolution? {
+        if let kernel = evaluationKernels[input.batch] { return kernel }
+        let shape = shape(for: input)
+        guard WinogradConvolution.suits(shape) else { return nil }
+        let kernel = WinogradConvolution(shape: shape)
+        evaluationKernels[input.batch] = kernel
         return kernel
     }
 
@@ -87,24 +99,19 @@ public final class Conv2d: Layer {
     /// `ConvolutionBlock`). Returns an output the layer owns, like `forward`.
     func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float]) -> Tensor {
         self.input = input
-        let kernel = kernel(for: input)
-        output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
+        let shape = shape(for: input)
+        output.reshape([input.batch, outChannels, shape.outHeight, shape.outWidth])
         let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
-        // Larger 3×3 convolutions run as Winograd F(2, 3), a third fewer multiply-adds (see Winograd.swift).
-        var winograd: WinogradConvolution? = evaluationKernels[input.batch]
-        if winograd == nil && WinogradConvolution.suits(kernel.shape) {
-            winograd = WinogradConvolution(shape: kernel.shape)
-            evaluationKernels[input.batch] = winograd
-        }
+        let winograd = evaluationKernel(for: input)
         scale.withUnsafeBufferPointer { scale in
             foldedBias.withUnsafeBufferPointer { foldedBias in
                 if let winograd {
                     winograd.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
                                      output: output.data, scale: scale.baseAddress!, rectify: true)
-                    return
+                } else {
+                    kernel(for: input).forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                                               output: output.data, scale: scale.baseAddress!, rectify: true)
                 }
-                kernel.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
-                               output: output.data, scale: scale.baseAddress!, rectify: true)
             }
         }
         return output
