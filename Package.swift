@@ -24,27 +24,30 @@ let package = Package(
         // zlib from the system (Debian: zlib1g-dev): deflate for PNG and xlsx, inflate for gzip.
         .systemLibrary(name: "SystemZlib", path: "Sources/SystemZlib"),
         // Part 1: the 2-2-2 network, its gradients, the iteration table, the worked explanation.
-        .target(name: "Sheet", dependencies: ["Formats"]),
+        .target(name: "Sheet", dependencies: ["Formats", "Pictures"]),
         // Raw SIMD loops over pointers, the parallel-for, the random generator.
         .target(name: "Kernels", swiftSettings: fast),
-        // Tensors, layers, models, losses, optimisers, schedules, the trainer.
+        // Tensors, batches, layers, models, losses, optimisers, schedules, recipes, the summary.
         .target(name: "NN", dependencies: ["Kernels", "Formats"], swiftSettings: fast),
-        // The training loop, evaluation, metrics, checkpoints and the pictures of a run.
-        .target(name: "Training", dependencies: ["NN", "Data", "Formats", "Kernels"], swiftSettings: fast),
+        // The training loop, evaluation, runs and their files, results reports, benchmarks.
+        .target(name: "Training", dependencies: ["NN", "Data", "Formats", "Pictures", "Kernels"], swiftSettings: fast),
         // IDX files, the MNIST fetch, augmentation and batching.
-        .target(name: "Data", dependencies: ["Kernels", "Formats", "ZIPFoundation"], swiftSettings: fast),
-        // PNG, PGM, safetensors, SVG and PNG charts, the xlsx writer, gzip, MD5.
+        .target(name: "Data", dependencies: ["NN", "Kernels", "Formats", "ZIPFoundation"], swiftSettings: fast),
+        // Files in and out: safetensors, PNG and PGM, gzip and zlib, the xlsx writer, atomic writes;
+        // how numbers are written for people.
         .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"]),
+        // SVG and PNG pictures: line charts, digit grids, the canvas and font they are drawn with.
+        .target(name: "Pictures", dependencies: ["Formats"]),
         .executableTarget(name: "backprop", dependencies: [
-            "Sheet", "NN", "Data", "Formats", "Kernels", "Training",
+            "Sheet", "NN", "Data", "Formats", "Pictures", "Kernels", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Data", "Sheet"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Sheet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures"]),
         .testTarget(name: "CLITests", dependencies: ["Formats"]),
     ],
     swiftLanguageModes: [.v5]

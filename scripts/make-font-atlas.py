@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rasterises the glyphs our PNG charts need from DejaVu Sans into Sources/Formats/FontAtlas.swift.
+"""Rasterises the glyphs our PNG charts need from DejaVu Sans into Sources/Pictures/FontAtlas+Glyphs.swift.
 
 Run once (needs Pillow and the fonts-dejavu-core package); the generated file is committed, so
 neither is needed to build. DejaVu fonts are derived from Bitstream Vera; their licence permits
@@ -31,4 +31,4 @@ for name, path, size in SIZES:
     out += glyphs
     out.append("    ])")
 out.append("}")
-open("Sources/Formats/FontAtlas+Glyphs.swift", "w").write("\n".join(out) + "\n")
+open("Sources/Pictures/FontAtlas+Glyphs.swift", "w").write("\n".join(out) + "\n")

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import NN
 
 /// Pixel normalisation: x ← (byte/255 − mean)/std, as torchvision's ToTensor then Normalize.
 public struct Normalization: Sendable, Equatable {
@@ -24,43 +25,37 @@ public struct Augmentation: Sendable, Equatable {
 }
 
 /// Serves a data set in batches: shuffled with a seeded generator each epoch (training) or in
-/// order (evaluation), each image augmented and normalised straight into one reusable Float
-/// buffer. Nothing is allocated per batch. The generator and the order are readable and settable,
-/// so a checkpoint can resume mid-run exactly.
+/// order (evaluation), each image augmented and normalised straight into the `Batch` the model
+/// reads. Nothing is allocated per batch. The generator is readable and settable, so a checkpoint
+/// can resume a run exactly.
 public final class BatchLoader {
     public let dataset: Dataset
     public let batchSize: Int
     public let shuffles: Bool
     public let augmentation: Augmentation
     public let normalization: Normalization
+    public let threads: Int
     /// The generator behind shuffles and augmentation.
     public var random: Random
     /// The order of the current epoch, and how far into it we are.
     public private(set) var order: [Int32]
     public private(set) var position = 0
 
-    private let images: UnsafeMutablePointer<Float>
-    private let labels: UnsafeMutablePointer<Int32>
+    private let batch = Batch()
     private var transforms: [AffineTransform]
 
     public init(dataset: Dataset, batchSize: Int, shuffles: Bool, augmentation: Augmentation = .none,
-                normalization: Normalization, seed: UInt64 = 0) {
+                normalization: Normalization, seed: UInt64 = 0, threads: Int = Threads.available) {
         precondition(batchSize > 0)
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffles = shuffles
         self.augmentation = augmentation
         self.normalization = normalization
+        self.threads = threads
         self.random = Random(seed: seed)
         order = (0..<Int32(dataset.count)).map { $0 }
-        images = .allocate(capacity: batchSize * dataset.imageSize + 64)
-        labels = .allocate(capacity: batchSize)
         transforms = Array(repeating: .identity, count: batchSize)
-    }
-
-    deinit {
-        images.deallocate()
-        labels.deallocate()
     }
 
     public var exampleCount: Int { dataset.count }
@@ -73,16 +68,8 @@ public final class BatchLoader {
         position = 0
     }
 
-    /// Restores a saved position: the epoch's order and how many examples were served.
-    public func restore(order: [Int32], position: Int, random: Random) {
-        precondition(order.count == dataset.count && position <= order.count)
-        self.order = order
-        self.position = position
-        self.random = random
-    }
-
-    /// The next batch, or nil when the epoch is over. The memory is reused by the next call.
-    public func nextBatch() -> (images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int)? {
+    /// The next batch, or nil when the epoch is over. The same `Batch` is filled again by the next call.
+    public func nextBatch() -> Batch? {
         guard position < order.count else { return nil }
         let count = min(batchSize, order.count - position)
         let rows = dataset.rows, columns = dataset.columns, size = dataset.imageSize
@@ -92,10 +79,11 @@ public final class BatchLoader {
         }
         let scale = 1 / (255 * normalization.std), shift = -normalization.mean / normalization.std
         let start = position
+        let out = batch.prepare(count: count, imageShape: [1, rows, columns]) { self.dataset.labels[Int(self.order[start + $0])] }
         dataset.images.withUnsafeBufferPointer { source in
             transforms.withUnsafeBufferPointer { transforms in
-                let pixels = source.baseAddress!, out = images
-                parallelFor(count, minimumPerThread: 16) { _, range in
+                let pixels = source.baseAddress!
+                parallelFor(count, threads: threads, minimumPerThread: 16) { _, range in
                     for i in range {
                         let index = Int(self.order[start + i])
                         let image = pixels + index * size
@@ -109,9 +97,8 @@ public final class BatchLoader {
                 }
             }
         }
-        for i in 0..<count { labels[i] = Int32(dataset.labels[Int(order[start + i])]) }
         position += count
-        return (UnsafePointer(images), UnsafePointer(labels), count)
+        return batch
     }
 }
 

@@ -26,38 +26,43 @@ public enum DatasetKind: String, CaseIterable, Sendable {
 
 public enum Split: String, Sendable { case train, test }
 
-/// A set of 28×28 grey images kept as bytes (47 MB for MNIST's 60,000), with their labels.
-/// Normalising to Float happens batch by batch, so memory stays small.
+/// A set of grey images kept as bytes (47 MB for MNIST's 60,000 of 28×28), with the class of
+/// each. Normalising to Float happens batch by batch, so memory stays small.
 public struct Dataset: Sendable {
     public let rows: Int
     public let columns: Int
     public let images: [UInt8]
-    public let labels: [UInt8]
+    public let labels: [Int]
     public var count: Int { labels.count }
     public var imageSize: Int { rows * columns }
 
-    public init(rows: Int, columns: Int, images: [UInt8], labels: [UInt8]) {
+    public init(rows: Int, columns: Int, images: [UInt8], labels: [Int]) {
         precondition(images.count == labels.count * rows * columns)
         self.rows = rows; self.columns = columns; self.images = images; self.labels = labels
     }
 
     /// Reads `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (or `t10k-…` for the test
-    /// split), plain or gzipped, from `directory`.
-    public static func load(directory: String, split: Split) throws -> Dataset {
+    /// split), plain or gzipped, from `directory`; the images must be `rows`×`columns` pixels (the
+    /// model's input: MNIST's 28×28 for every shipped model).
+    public static func load(directory: String, split: Split, rows: Int = 28, columns: Int = 28) throws -> Dataset {
         let prefix = split == .train ? "train" : "t10k"
         let imagesPath = try requirePath(directory + "/\(prefix)-images-idx3-ubyte")
         let labelsPath = try requirePath(directory + "/\(prefix)-labels-idx1-ubyte")
         let images = try IDX.readImages(at: imagesPath)
+        guard images.rows == rows && images.columns == columns else {
+            throw DataError("\(imagesPath): images of \(images.rows)×\(images.columns) pixels; the model takes \(rows)×\(columns)")
+        }
         let labels = try IDX.readLabels(at: labelsPath)
         guard images.count == labels.count else {
             throw DataError("\(imagesPath): \(images.count) images but \(labelsPath) has \(labels.count) labels")
         }
-        return Dataset(rows: images.rows, columns: images.columns, images: images.pixels, labels: labels)
+        guard images.count > 0 else { throw DataError("\(imagesPath): no images") }
+        return Dataset(rows: images.rows, columns: images.columns, images: images.pixels, labels: labels.map(Int.init))
     }
 
     /// The first `n` examples (all if there are fewer).
     public func prefix(_ n: Int) -> Dataset {
-        let n = min(n, count)
+        let n = max(0, min(n, count))
         return Dataset(rows: rows, columns: columns, images: Array(images[0..<(n * imageSize)]), labels: Array(labels[0..<n]))
     }
 
@@ -74,11 +79,17 @@ public struct Dataset: Sendable {
     }
 
     /// The folder that holds a data set: the user's `directory` if it has the files; for MNIST the
-    /// folder is filled by `MNISTFetch` when empty; for Fashion-MNIST, Debian's package folder.
-    public static func locate(_ kind: DatasetKind, directory: String?, log: (String) -> Void) throws -> String {
+    /// folder is filled by `MNISTFetch` when empty (if `fetchesMissing`); for Fashion-MNIST,
+    /// Debian's package folder.
+    public static func locate(_ kind: DatasetKind, directory: String?, fetchesMissing: Bool = true,
+                              log: (String) -> Void) throws -> String {
         switch kind {
         case .mnist:
             let folder = directory ?? "data/mnist"
+            if MNISTFetch.isPresent(in: folder) { return folder }
+            guard fetchesMissing else {
+                throw DataError("\(folder): MNIST is not there; fetch it with: backprop data fetch --data \(folder) (or pass --data with the folder that holds it)")
+            }
             try MNISTFetch.ensure(directory: folder, log: log)
             return folder
         case .fashion:

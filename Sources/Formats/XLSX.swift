@@ -109,7 +109,7 @@ public struct XLSXWorkbook {
         var workbook = header + "<workbook xmlns=\"\(main)\" xmlns:r=\"\(relationships)\"><sheets>"
         var workbookRelationships = header + "<Relationships xmlns=\"\(packageRelationships)\">"
         for (index, sheet) in sheets.enumerated() {
-            workbook += "<sheet name=\"\(escape(sheet.name))\" sheetId=\"\(index + 1)\" r:id=\"rId\(index + 1)\"/>"
+            workbook += "<sheet name=\"\(xmlEscaped(sheet.name))\" sheetId=\"\(index + 1)\" r:id=\"rId\(index + 1)\"/>"
             workbookRelationships += "<Relationship Id=\"rId\(index + 1)\" Type=\"\(relationships)/worksheet\" Target=\"worksheets/sheet\(index + 1).xml\"/>"
         }
         workbookRelationships += "<Relationship Id=\"rId\(sheets.count + 1)\" Type=\"\(relationships)/styles\" Target=\"styles.xml\"/></Relationships>"
@@ -131,9 +131,9 @@ public struct XLSXWorkbook {
                     case .number(let value):
                         xml += "<c r=\"\(ref)\"><v>\(repr(value))</v></c>"
                     case .text(let text, let bold):
-                        xml += "<c r=\"\(ref)\" t=\"inlineStr\"\(bold ? " s=\"1\"" : "")><is><t>\(escape(text))</t></is></c>"
+                        xml += "<c r=\"\(ref)\" t=\"inlineStr\"\(bold ? " s=\"1\"" : "")><is><t>\(xmlEscaped(text))</t></is></c>"
                     case .formula(let formula, let cached):
-                        xml += "<c r=\"\(ref)\"><f>\(escape(formula))</f><v>\(repr(cached))</v></c>"
+                        xml += "<c r=\"\(ref)\"><f>\(xmlEscaped(formula))</f><v>\(repr(cached))</v></c>"
                     }
                 }
                 xml += "</row>"
@@ -163,14 +163,14 @@ public struct XLSXWorkbook {
                 let letters = part.prefix { $0.isLetter }, digits = part.drop { $0.isLetter }
                 return "$\(letters)$\(digits)"
             }
-            return escape("\(quoted)!" + ends.joined(separator: ":"))
+            return xmlEscaped("\(quoted)!" + ends.joined(separator: ":"))
         }
         func title(_ text: String) -> String {
-            "<c:title><c:tx><c:rich><a:bodyPr/><a:p><a:r><a:t>\(escape(text))</a:t></a:r></a:p></c:rich></c:tx><c:overlay val=\"0\"/></c:title>"
+            "<c:title><c:tx><c:rich><a:bodyPr/><a:p><a:r><a:t>\(xmlEscaped(text))</a:t></a:r></a:p></c:rich></c:tx><c:overlay val=\"0\"/></c:title>"
         }
         var series = ""
         for (index, item) in chart.series.enumerated() {
-            series += "<c:ser><c:idx val=\"\(index)\"/><c:order val=\"\(index)\"/><c:tx><c:v>\(escape(item.name))</c:v></c:tx><c:marker><c:symbol val=\"none\"/></c:marker><c:cat><c:numRef><c:f>\(absolute(chart.categories))</c:f></c:numRef></c:cat><c:val><c:numRef><c:f>\(absolute(item.values))</c:f></c:numRef></c:val><c:smooth val=\"0\"/></c:ser>"
+            series += "<c:ser><c:idx val=\"\(index)\"/><c:order val=\"\(index)\"/><c:tx><c:v>\(xmlEscaped(item.name))</c:v></c:tx><c:marker><c:symbol val=\"none\"/></c:marker><c:cat><c:numRef><c:f>\(absolute(chart.categories))</c:f></c:numRef></c:cat><c:val><c:numRef><c:f>\(absolute(item.values))</c:f></c:numRef></c:val><c:smooth val=\"0\"/></c:ser>"
         }
         return "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<c:chartSpace xmlns:c=\"http://schemas.openxmlformats.org/drawingml/2006/chart\" xmlns:a=\"http://schemas.openxmlformats.org/drawingml/2006/main\" xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><c:chart>\(title(chart.title))<c:autoTitleDeleted val=\"0\"/><c:plotArea><c:layout/><c:lineChart><c:grouping val=\"standard\"/><c:varyColors val=\"0\"/>\(series)<c:marker val=\"1\"/><c:axId val=\"100\"/><c:axId val=\"200\"/></c:lineChart><c:catAx><c:axId val=\"100\"/><c:scaling><c:orientation val=\"minMax\"/></c:scaling><c:delete val=\"0\"/><c:axPos val=\"b\"/>\(title(chart.xTitle))<c:numFmt formatCode=\"General\" sourceLinked=\"1\"/><c:tickLblPos val=\"nextTo\"/><c:crossAx val=\"200\"/><c:crosses val=\"autoZero\"/><c:auto val=\"1\"/><c:lblAlgn val=\"ctr\"/><c:lblOffset val=\"100\"/><c:tickLblSkip val=\"10\"/></c:catAx><c:valAx><c:axId val=\"200\"/><c:scaling><c:orientation val=\"minMax\"/></c:scaling><c:delete val=\"0\"/><c:axPos val=\"l\"/><c:majorGridlines/>\(title(chart.yTitle))<c:numFmt formatCode=\"General\" sourceLinked=\"1\"/><c:tickLblPos val=\"nextTo\"/><c:crossAx val=\"100\"/><c:crosses val=\"autoZero\"/><c:crossBetween val=\"between\"/></c:valAx></c:plotArea><c:legend><c:legendPos val=\"r\"/><c:overlay val=\"0\"/></c:legend><c:plotVisOnly val=\"1\"/></c:chart></c:chartSpace>"
     }
@@ -179,7 +179,8 @@ public struct XLSXWorkbook {
 /// Shortest text that reads back as the same Double (Swift's description round-trips).
 func repr(_ value: Double) -> String { value.isFinite ? "\(value)" : "0" }
 
-func escape(_ text: String) -> String {
+/// `text` made safe inside XML (and SVG) text and attribute values.
+public func xmlEscaped(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }

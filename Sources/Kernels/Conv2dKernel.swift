@@ -52,7 +52,7 @@ public final class Conv2dKernel {
     let partials: [UnsafeMutablePointer<Float>]            // outRows4 × taps4 weight sums, then outRows4 bias sums
 
     /// Plans the kernel for `shape`, to run on at most `threads` threads.
-    public init(shape: Conv2dShape, threads: Int = Threads.count) {
+    public init(shape: Conv2dShape, threads: Int) {
         precondition(shape.batch >= 0 && shape.inChannels > 0 && shape.outChannels > 0 && shape.kernelSize > 0
                      && shape.padding >= 0 && shape.outHeight > 0 && shape.outWidth > 0, "bad convolution \(shape)")
         self.shape = shape
@@ -267,7 +267,7 @@ public final class Conv2dKernel {
     }
 }
 
-/// A run of 8 or 4 rows computed by one micro-kernel; the last block may reach past the row
+/// A run of 12, 8 or 4 rows computed by one micro-kernel; the last block may reach past the row
 /// count (its extra rows have zero weights and are not used).
 struct RowBlock {
     let start: Int

@@ -16,7 +16,7 @@ struct PaddedPlanes {
     let pad: Int
     let kernelSize: Int
     let images: Int         // per group
-    let rowStride: Int      // sourceWidth + 2·pad (+ extra columns)
+    let rowStride: Int      // sourceWidth + 2·pad
     let imageRows: Int      // rows from one image's first row to the next's: sourceHeight + pad (+ pad)
     let imageSize: Int      // imageRows·rowStride
     let planeSize: Int      // images·imageSize + pad·rowStride (the last image's bottom padding)
@@ -24,8 +24,7 @@ struct PaddedPlanes {
     let count: Int          // floats to allocate: every plane, and slack for the last block's reads
     let offsets: [Int]      // per tap (c, i, j), in that order: c·planeSize + i·rowStride + j
 
-    /// `extraColumns` widens every row by that many zeros on the right.
-    init(channels: Int, height: Int, width: Int, pad: Int, extraColumns: Int = 0, kernelSize k: Int, images: Int) {
+    init(channels: Int, height: Int, width: Int, pad: Int, kernelSize k: Int, images: Int) {
         precondition(pad >= 0 || images == 1, "cropped images are not stacked")
         self.channels = channels
         sourceHeight = height
@@ -33,7 +32,7 @@ struct PaddedPlanes {
         self.pad = pad
         kernelSize = k
         self.images = images
-        rowStride = width + 2 * pad + extraColumns
+        rowStride = width + 2 * pad
         let shared = pad >= 0 && pad <= k - 1
         imageRows = shared ? height + pad : height + 2 * pad
         imageSize = imageRows * rowStride

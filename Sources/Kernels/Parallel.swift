@@ -2,19 +2,24 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// How many threads the kernels spread work over. Defaults to the machine's cores; the
-/// environment variable `BACKPROP_THREADS` or the `--threads` option sets it.
+/// How many threads work is spread over when nobody says otherwise: the machine's cores, or the
+/// environment variable `BACKPROP_THREADS`. Read once; a run that wants another count says so
+/// where it is set up (`Context.threads`, the loaders' and kernels' `threads`), never by changing this.
 public enum Threads {
-    nonisolated(unsafe) public static var count: Int = {
+    public static let available: Int = {
         if let text = ProcessInfo.processInfo.environment["BACKPROP_THREADS"], let n = Int(text), n > 0 {
-            return n
+            return min(n, maximum)
         }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return max(1, min(ProcessInfo.processInfo.activeProcessorCount, maximum))
     }()
+
+    /// The most threads any pass is split over (the worker pool numbers chunks in 16 bits, and no
+    /// machine this runs on has more cores than this).
+    public static let maximum = 256
 }
 
-/// Runs `body(chunk, range)` over `0..<count` split into at most `threads` (by default
-/// `Threads.count`) contiguous, non-empty ranges, one per thread, and returns when all are done.
+/// Runs `body(chunk, range)` over `0..<count` split into at most `threads` contiguous, non-empty
+/// ranges, one per thread, and returns when all are done.
 /// With one thread (or little work) it runs inline, so small layers pay no synchronisation cost;
 /// so does a call made from inside another `parallelFor`'s range (the cores are already busy).
 /// `chunk` numbers the range (0 ..< threads), for per-thread scratch.
@@ -23,7 +28,7 @@ public enum Threads {
 /// (`WorkerPool`): waking a sleeping thread costs tens of microseconds on these machines, as much
 /// as a small layer's whole work. If the pool is busy (a nested call, or a call from another
 /// thread at the same time) the ranges go to Dispatch instead.
-public func parallelFor(_ count: Int, threads maximum: Int = Threads.count, minimumPerThread: Int = 1,
+public func parallelFor(_ count: Int, threads maximum: Int, minimumPerThread: Int = 1,
                         _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
     let threads = min(maximum, max(1, count / max(1, minimumPerThread)))
     if threads <= 1 || count <= 1 || InsideParallelWork.isSet {

@@ -5,7 +5,7 @@ import Foundation
 /// about `seconds`, all threads at once. What the benchmarks' GFLOP/s are set against: a peak
 /// computed from the reported clock and the core's FMA pipes can be far from what a shared,
 /// virtualised core sustains.
-public func measuredPeakGFLOPS(threads: Int = Threads.count, seconds: Double = 0.25) -> Double {
+public func measuredPeakGFLOPS(threads: Int, seconds: Double = 0.25) -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     var calibration = multiplyAddChains(100_000, seed: 1)
     let perIteration = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / 100_000

@@ -18,8 +18,10 @@ public struct Random: RandomNumberGenerator, Sendable, Equatable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
-    public init(state: [UInt64]) {
-        precondition(state.count == 4)
+    /// A generator continuing from saved state words; nil unless there are four of them and not
+    /// all zero (xoshiro's one state that never leaves itself: every draw would be 0).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
         self.state = (state[0], state[1], state[2], state[3])
     }
 
@@ -54,14 +56,6 @@ public struct Random: RandomNumberGenerator, Sendable, Equatable {
     /// A uniform Float in [low, high).
     @inlinable
     public mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * nextFloat() }
-
-    /// A standard normal Double (Box–Muller).
-    public mutating func normal() -> Double {
-        var u = nextDouble()
-        while u <= .leastNonzeroMagnitude { u = nextDouble() }
-        let v = nextDouble()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
-    }
 
     /// A uniform integer in 0..<bound, without modulo bias.
     @inlinable

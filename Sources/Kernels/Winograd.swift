@@ -41,7 +41,7 @@ public final class WinogradConvolution {
         shape.kernelSize == 3 && shape.inChannels >= 8 && shape.outChannels >= 8 && shape.outHeight >= 14
     }
 
-    public init(shape: Conv2dShape, threads: Int = Threads.count) {
+    public init(shape: Conv2dShape, threads: Int) {
         precondition(shape.kernelSize == 3 && shape.outHeight > 0 && shape.outWidth > 0,
                      "Winograd F(2, 3) needs a 3×3 kernel: \(shape)")
         self.shape = shape

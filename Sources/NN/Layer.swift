@@ -1,13 +1,22 @@
 import Kernels
 
-/// What a forward pass needs besides its input: whether we are training (Dropout active,
-/// BatchNorm on batch statistics) or evaluating, and the random generator Dropout draws from.
+/// What a forward or backward pass needs besides its input: whether we are training (Dropout
+/// active, BatchNorm on batch statistics) or evaluating, the random generator Dropout draws from,
+/// and how many threads the layers may spread their work over.
 public final class Context {
     public var training: Bool
+    /// Whether a backward pass will follow the forward pass (always when training). Evaluation
+    /// without one lets a layer keep nothing for it: `ConvBlock` then folds BatchNorm into its
+    /// convolution. Set it to evaluate gradients with fixed statistics (what pixels pushed an answer).
+    public var needsBackward: Bool
     public var random: Random
-    public init(training: Bool, seed: UInt64 = 0) {
+    public let threads: Int
+
+    public init(training: Bool, needsBackward: Bool? = nil, seed: UInt64 = 0, threads: Int = Threads.available) {
         self.training = training
+        self.needsBackward = needsBackward ?? training
         self.random = Random(seed: seed)
+        self.threads = max(1, min(threads, Threads.maximum))
     }
 }
 
@@ -19,30 +28,71 @@ public final class Context {
 /// - `backward` takes ∂L/∂output for the same batch, ADDS ∂L/∂parameter into each parameter's
 ///   gradient, and returns ∂L/∂input in a tensor the layer owns (or nil when
 ///   `needsInputGradient` is false, as for a network's first layer, which has no one to pass it to).
+///
+/// Most layers are one PyTorch module each (`Conv2d`, `BatchNorm2d`, ...) and describe themselves
+/// as one (`spec`, parameters, buffers, initialisation). A layer made of others lists them as
+/// `parts`, named as PyTorch names them, and everything a checkpoint, the summary or the PyTorch
+/// twin needs comes from those: `ConvBlock` (Conv2d, BatchNorm2d, ReLU, Dropout run as one) and
+/// `Sequential`.
+///
+/// To add a layer: one file in Layers/ with the math above it (forward and backward), its
+/// PyTorch `spec`, `initialize` if it has parameters, `copy`; then its case in the PyTorch twin
+/// (`make_layer` in scripts/torch_twin.py), which builds the same module from the spec.
 public protocol Layer: AnyObject {
-    /// The PyTorch twin's module as Python would print it, e.g. `Conv2d(1, 8, kernel_size=3, bias=False)`.
+    /// The layer as PyTorch would print it, e.g. `Conv2d(1, 8, kernel_size=3, bias=False)`.
     var description: String { get }
-    /// The output shape of one example (no batch dimension) for an input of `inputShape`.
+    /// The output shape of one example (no batch dimension) for an input of `inputShape`, or a
+    /// one-line error naming the layer and what it expected.
     func outputShape(for inputShape: [Int]) throws -> [Int]
     func forward(_ input: Tensor, context: Context) -> Tensor
-    func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor?
-    /// Parameters with their PyTorch names within this layer ("weight", "bias", or nested "0.weight").
+    func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor?
+    /// The layers this one is made of, with their PyTorch names relative to it; empty for a layer
+    /// that is one PyTorch module itself.
+    var parts: [(name: String, layer: Layer)] { get }
+    /// Trainable tensors with their PyTorch names within this layer ("weight", "bias", "1.weight").
     var namedParameters: [(name: String, parameter: Parameter)] { get }
-    /// Non-trainable state saved in checkpoints (BatchNorm's running statistics).
-    var namedBuffers: [(name: String, tensor: Tensor)] { get }
+    /// Non-trainable state that checkpoints keep (BatchNorm's running statistics).
+    var namedBuffers: [(name: String, buffer: Buffer)] { get }
     /// How the layer moves a receptive field for an input of `inputShape`: window size and stride
     /// over the spatial dimensions (nil for layers that do not look at neighbours).
     func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)?
-    /// Multiply-adds for one example of `inputShape`.
+    /// Multiply-adds of the forward pass for one example of `inputShape`.
     func multiplyAdds(for inputShape: [Int]) -> Int
+    /// PyTorch's default initialisation of the parameters and buffers, drawn from `random`.
+    func initialize(using random: inout Random)
+    /// The PyTorch module this layer is (nil for a layer made of parts).
+    var spec: LayerSpec? { get }
+    /// A layer of the same kind and size with buffers of its own and a copy of the parameters and buffers.
+    func copy() -> Layer
 }
 
 public extension Layer {
-    var namedParameters: [(name: String, parameter: Parameter)] { [] }
-    var namedBuffers: [(name: String, tensor: Tensor)] { [] }
+    var parts: [(name: String, layer: Layer)] { [] }
+    var namedParameters: [(name: String, parameter: Parameter)] {
+        parts.flatMap { part in part.layer.namedParameters.map { (part.name + "." + $0.name, $0.parameter) } }
+    }
+    var namedBuffers: [(name: String, buffer: Buffer)] {
+        parts.flatMap { part in part.layer.namedBuffers.map { (part.name + "." + $0.name, $0.buffer) } }
+    }
     func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { nil }
     func multiplyAdds(for inputShape: [Int]) -> Int { 0 }
+    func initialize(using random: inout Random) {
+        for part in parts { part.layer.initialize(using: &random) }
+    }
+    var spec: LayerSpec? { nil }
+
     var parameterCount: Int { namedParameters.reduce(0) { $0 + $1.parameter.count } }
+
+    /// Every PyTorch module inside, in order, with its dotted name ("convblock1.0"); a layer that
+    /// is one module itself is its only leaf, named "".
+    var leaves: [(name: String, layer: Layer)] {
+        if parts.isEmpty { return [("", self)] }
+        return parts.flatMap { part in
+            part.layer.leaves.map { (leaf: (name: String, layer: Layer)) in
+                (leaf.name.isEmpty ? part.name : part.name + "." + leaf.name, leaf.layer)
+            }
+        }
+    }
 }
 
 /// A mistake in how a model is put together, found before any data flows.

@@ -17,7 +17,7 @@ public final class Model {
     }
 
     public var parameters: [(name: String, parameter: Parameter)] { network.namedParameters }
-    public var buffers: [(name: String, tensor: Tensor)] { network.namedBuffers }
+    public var buffers: [(name: String, buffer: Buffer)] { network.namedBuffers }
     public var parameterCount: Int { network.parameterCount }
 
     /// Log-probabilities (N, classes) for a batch of images (N, C, H, W).
@@ -26,39 +26,30 @@ public final class Model {
     }
 
     /// Back-propagates ∂L/∂output through every layer, accumulating parameter gradients.
-    public func backward(_ outputGradient: Tensor) {
-        _ = network.backward(outputGradient, needsInputGradient: false)
+    public func backward(_ outputGradient: Tensor, context: Context) {
+        _ = network.backward(outputGradient, context: context, needsInputGradient: false)
+    }
+
+    /// Back-propagates ∂L/∂output all the way to the images: returns ∂L/∂images (and accumulates
+    /// parameter gradients too).
+    public func inputGradient(_ outputGradient: Tensor, context: Context) -> Tensor {
+        network.backward(outputGradient, context: context, needsInputGradient: true)!
     }
 
     public func zeroGradients() {
         for (_, parameter) in parameters { parameter.gradient.fill(0) }
     }
 
-    /// PyTorch's default initialisation, drawn from a seeded generator: Conv2d and Linear weights
-    /// and biases uniform in ±1/√fan_in (kaiming_uniform with a = √5), BatchNorm γ = 1, β = 0.
+    /// PyTorch's default initialisation, layer by layer in order, drawn from one seeded generator
+    /// (see each layer's `initialize`).
     public func initialize(seed: UInt64) {
         var random = Random(seed: seed)
-        for (_, layer) in network.leaves {
-            switch layer {
-            case let conv as Conv2d:
-                let bound = 1 / Float(conv.inChannels * conv.kernelSize * conv.kernelSize).squareRoot()
-                for p in [conv.weight] + (conv.bias.map { [$0] } ?? []) {
-                    for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
-                }
-            case let linear as Linear:
-                let bound = 1 / Float(linear.inFeatures).squareRoot()
-                for p in [linear.weight] + (linear.bias.map { [$0] } ?? []) {
-                    for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
-                }
-            case let norm as BatchNorm2d:
-                norm.weight.value.fill(1)
-                norm.bias.value.fill(0)
-                norm.runningMean.fill(0)
-                norm.runningVariance.fill(1)
-                norm.batchesTracked.fill(0)
-            default:
-                break
-            }
-        }
+        network.initialize(using: &random)
+    }
+
+    /// Another model of the same layers with its own buffers and the same weights and statistics
+    /// (the evaluator runs one per thread).
+    public func copy() -> Model {
+        try! Model(name: name, inputShape: inputShape, network: network.copy() as! Sequential)
     }
 }

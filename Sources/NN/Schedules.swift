@@ -1,7 +1,7 @@
 import Foundation
 
 /// How the learning rate (and, for OneCycle, the momentum) changes during training.
-/// `learningRate(step:)` is asked before every optimiser step; `step` counts batches from 0.
+/// `values(…)` is asked before every optimiser step; `step` counts batches from 0.
 public enum Schedule: Equatable, Sendable, Codable {
     /// The same rate throughout.
     case constant

@@ -1,30 +1,60 @@
-/// Layers run one after another, as PyTorch's `nn.Sequential`. Children are named "0", "1", ...
-/// or by the names given, and their parameters are named with those prefixes ("convblock1.0.weight"),
-/// so checkpoints line up with the PyTorch twin's `state_dict()`.
+/// Layers run one after another, as PyTorch's `nn.Sequential`, children named "0", "1", ... by
+/// position or by the names given. Their parameters are named with those prefixes
+/// ("convblock1.0.weight"), so checkpoints line up with the PyTorch twin's `state_dict()`.
+///
+/// PyTorch numbers the modules of a Sequential one by one. A `ConvBlock` stands for three or
+/// four of them (Conv2d, BatchNorm2d, ReLU, Dropout), so it takes as many numbers: in
+/// `Sequential(MaxPool2d(2), ConvBlock(20, 12, kernelSize: 1))` the pool is "0" and the block's
+/// parts are "1", "2", "3"; given a name, say "transition", they would be "transition.0" … "transition.2".
+/// A Sequential inside a Sequential is one module, with its own numbering.
 public final class Sequential: Layer {
+    /// The layers in the order they run, each with the name of the step (a block's is the range
+    /// of its parts, "4–7").
     public let children: [(name: String, layer: Layer)]
-    /// The children as they run, with BatchNorm → ReLU → Dropout fused (`executionPlan`).
-    let plan: [Layer]
+    public let parts: [(name: String, layer: Layer)]
+    private let givenNames: [String?]
 
-    /// Children with the given names, in order.
-    public init(namedChildren: [(name: String, layer: Layer)]) {
-        children = namedChildren
-        plan = Sequential.executionPlan(namedChildren.map(\.layer))
+    /// Children with the given names, in order (nil: numbered by position).
+    init(layers: [(name: String?, layer: Layer)]) {
+        var children: [(name: String, layer: Layer)] = []
+        var parts: [(name: String, layer: Layer)] = []
+        var position = 0
+        for (name, layer) in layers {
+            if layer is Sequential || layer.parts.isEmpty {
+                let partName = name ?? String(position)
+                position += 1
+                children.append((partName, layer))
+                parts.append((partName, layer))
+                continue
+            }
+            let count = layer.parts.count
+            if let name {
+                children.append(("\(name).0–\(count - 1)", layer))
+                parts += layer.parts.map { ("\(name).\($0.name)", $0.layer) }
+            } else {
+                children.append(("\(position)–\(position + count - 1)", layer))
+                parts += layer.parts.enumerated().map { (String(position + $0.offset), $0.element.layer) }
+                position += count
+            }
+        }
+        self.children = children
+        self.parts = parts
+        self.givenNames = layers.map(\.name)
     }
 
-    /// Children named by position: "0", "1", ...
+    /// Children numbered by position: "0", "1", ...
     public convenience init(_ layers: [Layer]) {
-        self.init(namedChildren: layers.enumerated().map { (String($0.offset), $0.element) })
+        self.init(layers: layers.map { (nil, $0) })
     }
 
-    /// Children named by position: "0", "1", ...
+    /// Children numbered by position: "0", "1", ...
     public convenience init(_ layers: Layer...) {
         self.init(layers)
     }
 
     /// Children with names, in order: `Sequential(["convblock1": ..., "gap": ...])`.
     public convenience init(_ named: KeyValuePairs<String, Layer>) {
-        self.init(namedChildren: named.map { ($0.key, $0.value) })
+        self.init(layers: named.map { ($0.key, $0.value) })
     }
 
     public var description: String {
@@ -37,62 +67,29 @@ public final class Sequential: Layer {
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
-        plan.reduce(input) { $1.forward($0, context: context) }
+        children.reduce(input) { $1.layer.forward($0, context: context) }
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         var gradient = outputGradient
-        for (index, step) in plan.enumerated().reversed() {
+        for (index, child) in children.enumerated().reversed() {
             let needed = index > 0 || needsInputGradient
-            guard let next = step.backward(gradient, needsInputGradient: needed) else { return nil }
+            guard let next = child.layer.backward(gradient, context: context, needsInputGradient: needed) else { return nil }
             gradient = next
         }
         return gradient
     }
 
-    /// What runs, in order, innermost first: every leaf layer, except that fused BatchNorm → ReLU
-    /// → Dropout groups are one step, named after their first and last layers ("convblock1.1–3").
-    public var executionSteps: [(name: String, layer: Layer)] {
-        var steps: [(name: String, layer: Layer)] = []
-        var childIndex = 0
-        for step in plan {
-            let name = children[childIndex].name
-            if let inner = step as? Sequential {
-                steps += inner.executionSteps.map { ("\(name).\($0.name)", $0.layer) }
-                childIndex += 1
-            } else if let block = step as? ConvolutionBlock {
-                let fused = block.normalization
-                let first = children[childIndex + 1].name, last = children[childIndex + fused.layers.count].name
-                steps.append((name, block.convolution))
-                steps.append(("\(first)–\(last)", fused))
-                childIndex += 1 + fused.layers.count
-            } else if let fused = step as? FusedNormalization {
-                let last = children[childIndex + fused.layers.count - 1].name
-                steps.append(("\(name)–\(last)", fused))
-                childIndex += fused.layers.count
-            } else {
-                steps.append((name, step))
-                childIndex += 1
-            }
-        }
-        return steps
+    public func copy() -> Layer {
+        Sequential(layers: zip(givenNames, children).map { ($0, $1.layer.copy()) })
     }
 
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        children.flatMap { child in child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.parameter) } }
-    }
-
-    public var namedBuffers: [(name: String, tensor: Tensor)] {
-        children.flatMap { child in child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.tensor) } }
-    }
-
-    /// Every non-container layer in order, with its dotted name ("convblock1.0").
-    public var leaves: [(name: String, layer: Layer)] {
+    /// What runs, in order, innermost first, with dotted names: every layer that is not a
+    /// Sequential ("convblock1.0–3" for a block).
+    public var steps: [(name: String, layer: Layer)] {
         children.flatMap { child -> [(name: String, layer: Layer)] in
-            if let inner = child.layer as? Sequential {
-                return inner.leaves.map { ("\(child.name).\($0.name)", $0.layer) }
-            }
-            return [(child.name, child.layer)]
+            guard let inner = child.layer as? Sequential else { return [child] }
+            return inner.steps.map { ("\(child.name).\($0.name)", $0.layer) }
         }
     }
 }

@@ -13,44 +13,41 @@ public struct NamedTensor: Sendable, Equatable {
 }
 
 extension Model {
+    /// Where each state-dict entry lives in the model, in PyTorch's order.
+    private var stateTensors: [(name: String, tensor: Tensor, isInteger: Bool)] {
+        network.leaves.flatMap { leaf in
+            leaf.layer.namedParameters.map { ("\(leaf.name).\($0.name)", $0.parameter.value, false) }
+                + leaf.layer.namedBuffers.map { ("\(leaf.name).\($0.name)", $0.buffer.tensor, $0.buffer.isInteger) }
+        }
+    }
+
     /// Every parameter and buffer, named as the PyTorch twin's `state_dict()` names them.
     public func stateDict() -> [NamedTensor] {
-        var entries: [NamedTensor] = []
-        for (name, layer) in network.leaves {
-            for (local, parameter) in layer.namedParameters {
-                entries.append(NamedTensor(name: "\(name).\(local)", shape: parameter.value.shape, values: parameter.value.values))
-            }
-            for (local, tensor) in layer.namedBuffers {
-                let shape = local == "num_batches_tracked" ? [] : tensor.shape
-                entries.append(NamedTensor(name: "\(name).\(local)", shape: shape, values: tensor.values,
-                                           isInteger: local == "num_batches_tracked"))
-            }
-        }
-        return entries
+        stateTensors.map { NamedTensor(name: $0.name, shape: $0.tensor.shape, values: $0.tensor.values, isInteger: $0.isInteger) }
     }
 
     /// Loads weights and statistics; every tensor of the model must be present with its shape.
-    /// Throws a one-line error naming the first tensor that is missing, extra or the wrong shape.
+    /// Throws a one-line error naming the first tensor that is missing, extra, the wrong shape or
+    /// not finite.
     public func load(stateDict entries: [NamedTensor], source: String) throws {
         var byName: [String: NamedTensor] = [:]
         for entry in entries { byName[entry.name] = entry }
-        var targets: [(String, Tensor, Bool)] = []
-        for (name, layer) in network.leaves {
-            for (local, parameter) in layer.namedParameters { targets.append(("\(name).\(local)", parameter.value, false)) }
-            for (local, tensor) in layer.namedBuffers { targets.append(("\(name).\(local)", tensor, local == "num_batches_tracked")) }
-        }
-        for (name, tensor, isScalar) in targets {
+        let targets = stateTensors
+        for (name, tensor, isInteger) in targets {
             guard let entry = byName[name] else {
                 throw ModelError("\(source): no tensor \"\(name)\" for model \(self.name) (is it a checkpoint of another model?)")
             }
-            let expected = isScalar ? [] : tensor.shape
-            let fits = isScalar ? entry.values.count == 1 : entry.shape == expected
-            guard fits else {
-                throw ModelError("\(source): tensor \"\(name)\" has shape \(entry.shape), model \(self.name) expects \(expected)")
+            // A count may come as a scalar or as one number.
+            let fits = isInteger ? entry.values.count == 1 && entry.shape.count <= 1 : entry.shape == tensor.shape
+            guard fits && entry.values.count == tensor.count else {
+                throw ModelError("\(source): tensor \"\(name)\" has shape \(entry.shape), model \(self.name) expects \(tensor.shape)")
+            }
+            guard entry.values.allSatisfy(\.isFinite) else {
+                throw ModelError("\(source): tensor \"\(name)\" holds values that are not finite numbers (NaN or infinity)")
             }
             tensor.copy(from: entry.values)
         }
-        let known = Set(targets.map(\.0))
+        let known = Set(targets.map(\.name))
         if let extra = entries.first(where: { !known.contains($0.name) }) {
             throw ModelError("\(source): tensor \"\(extra.name)\" is not part of model \(self.name)")
         }

@@ -1,3 +1,5 @@
+import Formats
+
 /// What `backprop summary` prints: for every layer its output shape, parameters, receptive field
 /// and jump, then totals — torchsummary's table plus what the course teaches about receptive fields.
 ///
@@ -78,29 +80,3 @@ public struct ModelSummary {
     }
 }
 
-/// 19822 → "19,822".
-public func grouped(_ value: Int) -> String {
-    let digits = String(abs(value))
-    var out = ""
-    for (index, character) in digits.enumerated() {
-        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
-        out.append(character)
-    }
-    return (value < 0 ? "-" : "") + out
-}
-
-/// A number with a fixed count of decimals, without Foundation's locale.
-public func formatted(_ value: Double, _ decimals: Int) -> String {
-    guard value.isFinite else { return String(value) }
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    let whole = Int(rounded / scale)
-    var text = (value < 0 && rounded > 0 ? "-" : "") + String(whole)
-    if decimals > 0 {
-        let fraction = Int(rounded - Double(whole) * scale)
-        let digits = String(fraction)
-        text += "." + String(repeating: "0", count: decimals - digits.count) + digits
-    }
-    return text
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// The worked explanation of one iteration: every quantity three ways — the formula, the formula
 /// with this iteration's numbers in it, and the value — in the order a learner computes them.
@@ -90,13 +91,3 @@ public struct Explanation {
     }
 }
 
-/// A number as the explanation shows it: ten significant digits, no exponent for ordinary sizes.
-public func number(_ x: Double) -> String {
-    if x == 0 { return "0" }
-    if abs(x) >= 1e-4 && abs(x) < 1e6 {
-        var text = String(format: "%.10g", x)
-        if text.contains("e") { text = String(format: "%.10f", x) }
-        return text
-    }
-    return String(format: "%.10g", x)
-}

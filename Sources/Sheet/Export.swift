@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Pictures
 
 /// The sheet as files: the course's workbook with live formulas, CSV, JSON and the loss chart.
 public enum SheetExport {

@@ -21,11 +21,13 @@ public struct LayerBenchmark {
     public let definition: ModelDefinition
     public let batchSize: Int
     public let repeats: Int
+    public let threads: Int
 
-    public init(definition: ModelDefinition, batchSize: Int, repeats: Int) {
+    public init(definition: ModelDefinition, batchSize: Int, repeats: Int, threads: Int) {
         self.definition = definition
         self.batchSize = batchSize
         self.repeats = repeats
+        self.threads = threads
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -47,57 +49,69 @@ public struct LayerBenchmark {
         return Self.median(samples)
     }
 
-    func randomImages(_ model: Model, seed: UInt64) -> Tensor {
+    /// A data set of random images (bytes, as MNIST's), one batch of them.
+    func randomImages(_ model: Model, seed: UInt64) -> Dataset {
         var random = Random(seed: seed)
-        let input = Tensor(shape: [batchSize] + model.inputShape)
-        for i in 0..<input.count { input[i] = random.uniform(-0.42, 2.8) }
-        return input
+        let rows = model.inputShape[1], columns = model.inputShape[2]
+        let pixels = (0..<(batchSize * rows * columns)).map { _ in UInt8(random.below(256)) }
+        return Dataset(rows: rows, columns: columns, images: pixels, labels: (0..<batchSize).map { $0 % 10 })
     }
 
-    /// Each step of the model as `Sequential` runs it (leaf layers, and fused BatchNorm → ReLU →
-    /// Dropout groups), timed alone on the activations of a real forward pass.
+    /// One batch of random images, normalised as MNIST's are.
+    func randomBatch(_ model: Model, seed: UInt64) -> Tensor {
+        let loader = BatchLoader(dataset: randomImages(model, seed: seed), batchSize: batchSize, shuffles: false,
+                                 normalization: DatasetKind.mnist.normalization, threads: threads)
+        loader.startEpoch()
+        let images = loader.nextBatch()!.images
+        let copy = Tensor(shape: images.shape)
+        copy.copy(from: images)
+        return copy
+    }
+
+    /// Each step of the model as it runs (single layers, and blocks such as Conv → BatchNorm →
+    /// ReLU → Dropout), timed alone on the activations of a real forward pass.
     public func layers() -> [LayerTiming] {
         let model = definition.makeModel()
         model.initialize(seed: 1)
-        let context = Context(training: true, seed: 3)
-        var input = randomImages(model, seed: 2)
+        let context = Context(training: true, seed: 3, threads: threads)
+        var input = randomBatch(model, seed: 2)
         var timings: [LayerTiming] = []
         var random = Random(seed: 4)
-        for (index, (name, step)) in model.network.executionSteps.enumerated() {
+        for (index, (name, step)) in model.network.steps.enumerated() {
             var output: Tensor!
             let forward = time { output = step.forward(input, context: context) }
             let gradient = Tensor(shape: output.shape)
             for i in 0..<gradient.count { gradient[i] = random.uniform(-1, 1) / Float(batchSize) }
-            let backward = time { _ = step.backward(gradient, needsInputGradient: index > 0) }
+            let backward = time { _ = step.backward(gradient, context: context, needsInputGradient: index > 0) }
             let perExample = Array(input.shape.dropFirst())
             timings.append(LayerTiming(name: name, description: step.description, outputShape: output.shape,
                                        forwardSeconds: forward, backwardSeconds: backward,
                                        multiplyAdds: step.multiplyAdds(for: perExample) * batchSize))
             // The next layer gets a copy: layers may reuse their output buffers.
             let copy = Tensor(shape: output.shape)
-            copy.data.update(from: output.data, count: output.count)
+            copy.copy(from: output)
             input = copy
         }
         return timings
     }
 
-    /// Median seconds of one whole training step (what `Trainer` does per batch).
+    /// Median seconds of one whole training step (what `Trainer` does per batch: the loader's
+    /// batch, forward, loss, backward, optimiser).
     public func trainingStep() throws -> Double {
         let model = definition.makeModel()
         model.initialize(seed: 1)
-        let trainer = Trainer(model: model, recipe: definition.recipe, stepsPerEpoch: 1_000_000, seed: 1)
-        let input = randomImages(model, seed: 2)
-        let labels = (0..<batchSize).map { Int32($0 % 10) }
-        let source = ArrayBatchSource(images: input.values, labels: labels, batchSize: batchSize)
-        return time { _ = try? trainer.trainEpoch(on: source) }
+        let loader = BatchLoader(dataset: randomImages(model, seed: 2), batchSize: batchSize, shuffles: false,
+                                 normalization: DatasetKind.mnist.normalization, threads: threads)
+        let trainer = Trainer(model: model, recipe: definition.recipe, stepsPerEpoch: 1_000_000, seed: 1, threads: threads)
+        return time { _ = try? trainer.trainEpoch(on: loader) }
     }
 
     /// Median seconds to evaluate one batch (eval mode, no gradients).
     public func evaluationStep() -> Double {
         let model = definition.makeModel()
         model.initialize(seed: 1)
-        let input = randomImages(model, seed: 2)
-        let context = Context(training: false)
+        let input = randomBatch(model, seed: 2)
+        let context = Context(training: false, threads: threads)
         return time { _ = model.forward(input, context: context) }
     }
 }
@@ -124,7 +138,7 @@ public struct EpochBenchmark {
     }
 
     public static func run(definition: ModelDefinition, train: Dataset, test: Dataset, normalization: Normalization,
-                           batchSize: Int, seed: UInt64) throws -> Result {
+                           batchSize: Int, seed: UInt64, threads: Int) throws -> Result {
         let model = definition.makeModel()
         model.initialize(seed: seed)
         var recipe = definition.recipe
@@ -135,9 +149,11 @@ public struct EpochBenchmark {
         recipe.weightDecay = 0
         recipe.optimizer = .sgd
         recipe.schedule = .constant
-        let trainLoader = BatchLoader(dataset: train, batchSize: batchSize, shuffles: true, normalization: normalization, seed: seed)
-        let testLoader = BatchLoader(dataset: test, batchSize: batchSize, shuffles: false, normalization: normalization)
-        let trainer = Trainer(model: model, recipe: recipe, stepsPerEpoch: trainLoader.batchCount, seed: seed)
+        let trainLoader = BatchLoader(dataset: train, batchSize: batchSize, shuffles: true, normalization: normalization,
+                                      seed: seed, threads: threads)
+        let testLoader = BatchLoader(dataset: test, batchSize: batchSize, shuffles: false, normalization: normalization,
+                                     threads: threads)
+        let trainer = Trainer(model: model, recipe: recipe, stepsPerEpoch: trainLoader.batchCount, seed: seed, threads: threads)
         let start = LayerBenchmark.now()
         _ = try trainer.trainEpoch(on: trainLoader)
         let epoch = Double(LayerBenchmark.now() - start) / 1e9
@@ -145,11 +161,11 @@ public struct EpochBenchmark {
         let evaluation = trainer.evaluate(on: testLoader)
         let eval = Double(LayerBenchmark.now() - evalStart) / 1e9
         let macs = ModelSummary(model: model).multiplyAddsPerImage
-        return Result(model: definition.name, batch_size: batchSize, threads: Threads.count, epoch_seconds: epoch,
+        return Result(model: definition.name, batch_size: batchSize, threads: threads, epoch_seconds: epoch,
                       images_per_second: Double(train.count) / epoch, eval_seconds: eval,
                       test_accuracy: evaluation.accuracy, multiply_adds_per_image: macs,
                       parameters: model.parameterCount, peak_rss_mb: peakResidentMegabytes(),
-                      peak_gflops: measuredPeakGFLOPS())
+                      peak_gflops: measuredPeakGFLOPS(threads: threads))
     }
 
     /// The process's peak resident set size so far (getrusage), in MB of 10⁶ bytes.

@@ -1,5 +1,6 @@
 import Data
 import Formats
+import Pictures
 import NN
 
 /// The pictures of a run.
@@ -29,7 +30,7 @@ public enum RunPictures {
         var images: [[UInt8]] = [], captions: [String] = []
         for index in 0..<min(evaluation.count, test.count) where evaluation.predictions[index] != evaluation.labels[index] {
             images.append(Array(test.images[(index * test.imageSize)..<((index + 1) * test.imageSize)]))
-            captions.append("\(classNames[Int(evaluation.labels[index])]) → \(classNames[Int(evaluation.predictions[index])])")
+            captions.append("\(classNames[evaluation.labels[index]]) → \(classNames[evaluation.predictions[index]])")
             if images.count == limit { break }
         }
         let wrong = evaluation.count - evaluation.correct

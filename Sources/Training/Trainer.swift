@@ -1,17 +1,8 @@
+import Data
 import Foundation
+import Formats
 import Kernels
 import NN
-
-/// Where batches come from: a training loader (shuffled, augmented) or an evaluation loader.
-/// Each batch is written into memory the source owns and reuses; it stays valid until the next call.
-public protocol BatchSource: AnyObject {
-    var batchCount: Int { get }
-    var exampleCount: Int { get }
-    /// Starts a new pass (a new shuffle, for training).
-    func startEpoch()
-    /// The next batch: normalised images (count × 1 × 28 × 28) and labels, or nil at the epoch's end.
-    func nextBatch() -> (images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int)?
-}
 
 /// A training run stopped because the loss stopped being a number.
 public struct DivergedError: Error, CustomStringConvertible {
@@ -23,18 +14,25 @@ public struct DivergedError: Error, CustomStringConvertible {
     }
 }
 
+/// A training run stopped on request (`TrainingRun.stop()`, or a progress callback's answer).
+public struct StoppedError: Error, CustomStringConvertible {
+    public let epoch: Int
+    public let batch: Int
+    public var description: String { "stopped in epoch \(epoch) after batch \(batch); the last finished epoch's files are kept" }
+}
+
 /// What one pass over a set of images measured.
 public struct EvaluationResult: Sendable {
     public var loss: Double
     public var correct: Int
     public var count: Int
-    /// predictions[i] is the class chosen for example i, in the source's order.
-    public var predictions: [UInt8]
-    public var labels: [UInt8]
-    /// The model's output (log-probabilities), `count` rows of `classes` values, in the source's
+    /// predictions[i] is the class chosen for example i, in the loader's order.
+    public var predictions: [Int]
+    public var labels: [Int]
+    /// The model's output (log-probabilities), `count` rows of `classes` values, in the loader's
     /// order; empty unless the evaluation was asked to keep them.
     public var outputs: [Float] = []
-    public init(loss: Double, correct: Int, count: Int, predictions: [UInt8], labels: [UInt8]) {
+    public init(loss: Double, correct: Int, count: Int, predictions: [Int], labels: [Int]) {
         self.loss = loss; self.correct = correct; self.count = count
         self.predictions = predictions; self.labels = labels
     }
@@ -44,7 +42,7 @@ public struct EvaluationResult: Sendable {
     /// confusion[true][predicted]
     public func confusionMatrix(classes: Int = 10) -> [[Int]] {
         var matrix = Array(repeating: Array(repeating: 0, count: classes), count: classes)
-        for (label, prediction) in zip(labels, predictions) { matrix[Int(label)][Int(prediction)] += 1 }
+        for (label, prediction) in zip(labels, predictions) { matrix[label][prediction] += 1 }
         return matrix
     }
 
@@ -66,7 +64,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
 }
 
 /// Live figures during an epoch, for a progress bar.
-public struct BatchProgress {
+public struct BatchProgress: Sendable {
     public var epoch: Int
     public var batch: Int
     public var batchCount: Int
@@ -77,22 +75,22 @@ public struct BatchProgress {
 }
 
 /// Trains a model with an optimiser and a schedule, one epoch at a time. Nothing here allocates
-/// per batch: the input tensor and the loss gradient are planned once, layers reuse their buffers.
+/// per batch: the loader writes each batch where the model reads it, layers reuse their buffers.
 public final class Trainer {
     public let model: Model
     public let recipe: Recipe
     public let optimizer: Optimizer
-    public let trainingContext: Context
-    private let evaluationContext = Context(training: false)
-    private let input = Tensor(shape: [0])
+    /// The training passes' context: its generator draws the dropout masks.
+    public let context: Context
     private let lossGradient = Tensor(shape: [0])
     /// Optimiser steps taken so far (the schedule's position).
     public private(set) var step = 0
     /// Epochs finished so far.
     public private(set) var epochsDone = 0
     public let stepsPerEpoch: Int
+    private var evaluator: Evaluator?
 
-    public init(model: Model, recipe: Recipe, stepsPerEpoch: Int, seed: UInt64) {
+    public init(model: Model, recipe: Recipe, stepsPerEpoch: Int, seed: UInt64, threads: Int = Threads.available) {
         self.model = model
         self.recipe = recipe
         self.stepsPerEpoch = stepsPerEpoch
@@ -105,78 +103,73 @@ public final class Trainer {
             optimizer = Adam(parameters: parameters, learningRate: recipe.learningRate, beta1: recipe.momentum,
                              weightDecay: recipe.weightDecay)
         }
-        trainingContext = Context(training: true, seed: seed &+ 0x5EED)
+        context = Context(training: true, seed: seed &+ 0x5EED, threads: threads)
     }
 
     /// Restores the position of a resumed run.
     public func restorePosition(step: Int, epochsDone: Int, dropoutRandom: Random) {
         self.step = step
         self.epochsDone = epochsDone
-        trainingContext.random = dropoutRandom
+        context.random = dropoutRandom
     }
 
-    /// The learning rate the schedule gives the next step.
-    public var currentLearningRate: Float {
+    /// The schedule's learning rate and momentum for the next step.
+    private var scheduled: (learningRate: Float, momentum: Float?) {
         recipe.schedule.values(baseLearningRate: recipe.learningRate, step: step, epoch: epochsDone,
-                               totalSteps: stepsPerEpoch * recipe.epochs).learningRate
+                               totalSteps: stepsPerEpoch * recipe.epochs)
     }
 
-    /// Trains one epoch; returns the mean training loss and the training accuracy in percent.
-    public func trainEpoch(on source: BatchSource, progress: ((BatchProgress) -> Void)? = nil) throws -> (loss: Double, accuracy: Double, learningRate: Float) {
+    /// Trains one epoch; returns the mean training loss, the training accuracy in percent and the
+    /// learning rate of its first step. `progress` hears after every batch; returning false stops
+    /// the epoch there (`StoppedError`), with the model part-way through it.
+    public func trainEpoch(on loader: BatchLoader, progress: ((BatchProgress) -> Bool)? = nil) throws -> (loss: Double, accuracy: Double, learningRate: Float) {
         let start = DispatchTime.now().uptimeNanoseconds
-        source.startEpoch()
-        var totalLoss = 0.0, correct = 0, seen = 0, batch = 0
-        let firstLearningRate = currentLearningRate
-        while let next = source.nextBatch() {
-            let scheduled = recipe.schedule.values(baseLearningRate: recipe.learningRate, step: step,
-                                                   epoch: epochsDone, totalSteps: stepsPerEpoch * recipe.epochs)
+        loader.startEpoch()
+        var totalLoss = 0.0, correct = 0, seen = 0, batchNumber = 0
+        let firstLearningRate = scheduled.learningRate
+        while let batch = loader.nextBatch() {
+            let scheduled = scheduled
             optimizer.learningRate = scheduled.learningRate
             if let momentum = scheduled.momentum { optimizer.momentum = momentum }
 
-            load(next.images, count: next.count)
             model.zeroGradients()
-            let output = model.forward(input, context: trainingContext)
-            let loss = NLLLoss.evaluate(logProbabilities: output, labels: next.labels, gradient: lossGradient)
+            let output = model.forward(batch.images, context: context)
+            let loss = NLLLoss.evaluate(logProbabilities: output, labels: batch.labels[...], gradient: lossGradient)
             guard loss.isFinite else {
-                throw DivergedError(epoch: epochsDone + 1, batch: batch + 1, learningRate: scheduled.learningRate)
+                throw DivergedError(epoch: epochsDone + 1, batch: batchNumber + 1, learningRate: scheduled.learningRate)
             }
-            correct += countCorrect(output, next.labels, next.count)
-            model.backward(lossGradient)
+            correct += countCorrect(output, batch.labels[...])
+            model.backward(lossGradient, context: context)
             optimizer.step()
 
             step += 1
-            batch += 1
-            seen += next.count
-            totalLoss += Double(loss) * Double(next.count)
+            batchNumber += 1
+            seen += batch.count
+            totalLoss += Double(loss) * Double(batch.count)
             if let progress {
-                progress(BatchProgress(epoch: epochsDone + 1, batch: batch, batchCount: source.batchCount,
-                                       examplesSeen: seen, runningLoss: totalLoss / Double(seen),
-                                       runningAccuracy: 100 * Double(correct) / Double(seen),
-                                       elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+                let goOn = progress(BatchProgress(epoch: epochsDone + 1, batch: batchNumber, batchCount: loader.batchCount,
+                                                  examplesSeen: seen, runningLoss: totalLoss / Double(seen),
+                                                  runningAccuracy: 100 * Double(correct) / Double(seen),
+                                                  elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+                if !goOn { throw StoppedError(epoch: epochsDone + 1, batch: batchNumber) }
             }
         }
         epochsDone += 1
         return (totalLoss / Double(max(seen, 1)), 100 * Double(correct) / Double(max(seen, 1)), firstLearningRate)
     }
 
-    /// Evaluates on every example of `source` with BatchNorm's running statistics and no dropout.
-    public func evaluate(on source: BatchSource) -> EvaluationResult {
-        if evaluator == nil { evaluator = Evaluator(model: model) }
-        return evaluator!.evaluate(on: source)
+    /// Evaluates the model on every example of `loader` with BatchNorm's running statistics and no
+    /// dropout, on per-thread copies of it (see `Evaluator`), kept between calls.
+    public func evaluate(on loader: BatchLoader) -> EvaluationResult {
+        if evaluator == nil { evaluator = Evaluator(model: model, threads: context.threads) }
+        return evaluator!.evaluate(on: loader)
     }
-    private var evaluator: Evaluator?
 
-    /// Evaluates any model on every example of `source` (for `backprop eval`), on `threads`
-    /// replicas of it (see `Evaluator`); `keepOutputs` also returns its log-probabilities (to
-    /// compare with another engine's).
-    public static func evaluate(model: Model, on source: BatchSource, threads: Int = Threads.count,
+    /// Evaluates any model on every example of `loader` (for `backprop eval`); `keepOutputs` also
+    /// returns its log-probabilities (to compare with another engine's).
+    public static func evaluate(model: Model, on loader: BatchLoader, threads: Int = Threads.available,
                                 keepOutputs: Bool = false) -> EvaluationResult {
-        Evaluator(model: model, threads: threads).evaluate(on: source, keepOutputs: keepOutputs)
-    }
-
-    private func load(_ images: UnsafePointer<Float>, count: Int) {
-        input.reshape([count] + model.inputShape)
-        input.data.update(from: images, count: input.count)
+        Evaluator(model: model, threads: threads).evaluate(on: loader, keepOutputs: keepOutputs)
     }
 }
 
@@ -189,7 +182,7 @@ func predictedClass(_ output: Tensor, row s: Int) -> Int {
     return best
 }
 
-/// How many of the first `count` rows predict their label.
-func countCorrect(_ output: Tensor, _ labels: UnsafePointer<Int32>, _ count: Int) -> Int {
-    (0..<count).reduce(0) { $0 + (predictedClass(output, row: $1) == Int(labels[$1]) ? 1 : 0) }
+/// How many rows of `output` predict their label.
+func countCorrect(_ output: Tensor, _ labels: ArraySlice<Int>) -> Int {
+    labels.indices.reduce(0) { $0 + (predictedClass(output, row: $1 - labels.startIndex) == labels[$1] ? 1 : 0) }
 }

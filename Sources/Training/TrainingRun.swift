@@ -3,27 +3,58 @@ import Foundation
 import Formats
 import Kernels
 import NN
+import Synchronization
 
-/// Everything a training run needs to know; the command line fills it in.
+/// Everything a training run needs to know; the command line fills it in, or a saved run's
+/// state (`resuming`). `validate()` holds both to the same limits.
 public struct RunConfiguration {
     public var model: ModelDefinition
     public var recipe: Recipe
     public var seed: UInt64
     public var dataset: DatasetKind
     public var dataDirectory: String?
-    public var outDirectory: String
+    /// The run's folder: new or empty (unless `replacesEarlierRun`); nil for a new folder under
+    /// runs/ named after the model and the time.
+    public var outDirectory: String?
     /// Train on the first n training images only (for quick runs and tests).
     public var trainLimit: Int?
     /// Evaluate on the first n test images only.
     public var testLimit: Int?
+    /// Threads the layers and loaders spread their work over.
+    public var threads: Int
+    /// Whether MNIST may be fetched into `dataDirectory` when it is missing (not when the folder
+    /// was named by a saved state, which anyone could have written).
+    public var fetchesMissingData = true
+    /// Whether `outDirectory` may hold an earlier run, which is then replaced (`--force`).
+    public var replacesEarlierRun = false
+    /// The command that started the run, saved as command.txt beside its results.
+    public var commandLine: String?
     /// Continue from this saved state (in `outDirectory`) instead of starting afresh.
     public var resumeFrom: TrainingState?
 
     public init(model: ModelDefinition, recipe: Recipe, seed: UInt64, dataset: DatasetKind, dataDirectory: String?,
-                outDirectory: String, trainLimit: Int? = nil, testLimit: Int? = nil) {
+                outDirectory: String?, trainLimit: Int? = nil, testLimit: Int? = nil, threads: Int = Threads.available) {
         self.model = model; self.recipe = recipe; self.seed = seed; self.dataset = dataset
         self.dataDirectory = dataDirectory; self.outDirectory = outDirectory
-        self.trainLimit = trainLimit; self.testLimit = testLimit
+        self.trainLimit = trainLimit; self.testLimit = testLimit; self.threads = threads
+    }
+
+    /// The most examples a limit may name, and the most threads a run may ask for.
+    public static let exampleLimits = 1...10_000_000
+    public static let threadLimits = 1...Threads.maximum
+
+    /// Throws a one-line error naming the first setting out of range; `option` names each setting
+    /// as the user knows it (a command-line option, or a field of a saved state).
+    public func validate(naming option: (String) -> String = { "--" + $0 }) throws {
+        try recipe.validate(naming: option)
+        for (name, limit) in [("train-limit", trainLimit), ("test-limit", testLimit)] {
+            if let limit, !Self.exampleLimits.contains(limit) {
+                throw RecipeError("\(option(name)): expected a whole number of images from 1 to \(grouped(Self.exampleLimits.upperBound)), got \(limit)")
+            }
+        }
+        guard Self.threadLimits.contains(threads) else {
+            throw RecipeError("\(option("threads")): expected 1 to \(Self.threadLimits.upperBound) threads, got \(threads)")
+        }
     }
 }
 
@@ -42,24 +73,39 @@ public struct RunResult {
 public final class TrainingRun {
     public let configuration: RunConfiguration
     private let say: (String) -> Void
-    /// The command that started the run, saved as command.txt beside its results.
-    public var commandLine: String?
+    private let stopRequested = Atomic<Bool>(false)
+    /// Hears after every training batch (on the training thread), after the progress bar.
+    public var onBatch: ((BatchProgress) -> Void)?
 
     public init(_ configuration: RunConfiguration, say: @escaping (String) -> Void = { print($0) }) {
         self.configuration = configuration
         self.say = say
     }
 
-    /// The configuration of the run saved in `folder`, set to continue it there.
-    public static func resuming(folder: String) throws -> RunConfiguration {
+    /// Asks the run to stop after the batch under way (from any thread): `execute` then throws
+    /// `StoppedError`, and the folder keeps the last finished epoch's files, ready for `--resume`.
+    public func stop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// The configuration of the run saved in `folder`, set to continue it there. Every value read
+    /// from the file passes the same checks as the command line's options, and its own.
+    public static func resuming(folder: String, threads: Int = Threads.available, dataDirectory: String? = nil) throws -> RunConfiguration {
         let state = try TrainingState.read(folder: folder)
         let s = state.settings
-        guard let model = Models.named(s.model), let dataset = DatasetKind(rawValue: s.dataset) else {
-            throw ModelError("\(folder)/\(TrainingState.fileName): unknown model \(s.model) or data set \(s.dataset)")
+        let source = RunFolder(folder).statePath
+        guard let model = Models.named(s.model) else {
+            throw RunFolderError("\(source): unknown model \"\(s.model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+        }
+        guard let dataset = DatasetKind(rawValue: s.dataset) else {
+            throw RunFolderError("\(source): unknown data set \"\(s.dataset)\"; expected mnist or fashion")
         }
         var configuration = RunConfiguration(model: model, recipe: s.recipe, seed: s.seed, dataset: dataset,
-                                             dataDirectory: s.dataDirectory, outDirectory: folder,
-                                             trainLimit: s.trainLimit, testLimit: s.testLimit)
+                                             dataDirectory: dataDirectory ?? s.dataDirectory, outDirectory: folder,
+                                             trainLimit: s.trainLimit, testLimit: s.testLimit, threads: threads)
+        try configuration.validate { "\(source): its setting \($0)" }
+        guard (0...s.recipe.epochs).contains(state.epochsDone) else {
+            throw RunFolderError("\(source): \(state.epochsDone) epochs done of \(s.recipe.epochs); expected 0 to \(s.recipe.epochs)")
+        }
+        configuration.fetchesMissingData = dataDirectory != nil
         configuration.resumeFrom = state
         return configuration
     }
@@ -72,40 +118,53 @@ public final class TrainingRun {
 
     public func execute() throws -> RunResult {
         let c = configuration
-        let folder = try Dataset.locate(c.dataset, directory: c.dataDirectory, log: say)
-        var train = try Dataset.load(directory: folder, split: .train)
-        var test = try Dataset.load(directory: folder, split: .test)
+        try c.validate()
+        let model = c.model.makeModel()
+        let rows = model.inputShape[1], columns = model.inputShape[2]
+        let dataFolder = try Dataset.locate(c.dataset, directory: c.dataDirectory, fetchesMissing: c.fetchesMissingData, log: say)
+        var train = try Dataset.load(directory: dataFolder, split: .train, rows: rows, columns: columns)
+        var test = try Dataset.load(directory: dataFolder, split: .test, rows: rows, columns: columns)
         if let limit = c.trainLimit { train = train.prefix(limit) }
         if let limit = c.testLimit { test = test.prefix(limit) }
-        try AtomicFile.prepareDirectory(c.outDirectory)
-        if let commandLine { try AtomicFile.write(commandLine + "\n", to: c.outDirectory + "/command.txt") }
+        let folder: RunFolder
+        switch (c.resumeFrom, c.outDirectory) {
+        case (.some, let path?): folder = RunFolder(path)
+        case (_, let path?): folder = try RunFolder.create(path, replacing: c.replacesEarlierRun)
+        case (_, nil): folder = try RunFolder.createUnique(in: "runs", name: "\(c.model.name)-\(Self.timestamp())")
+        }
+        if let commandLine = c.commandLine { try AtomicFile.write(commandLine + "\n", to: folder.file("command.txt")) }
 
-        let model = c.model.makeModel()
         model.initialize(seed: c.seed)
         say(ModelSummary(model: model).render(batchSize: c.recipe.batchSize))
         let normalization = c.dataset.normalization
         let trainLoader = BatchLoader(dataset: train, batchSize: c.recipe.batchSize, shuffles: true,
                                       augmentation: Augmentation(rotationDegrees: c.recipe.rotationDegrees,
                                                                  translateFraction: c.recipe.translateFraction),
-                                      normalization: normalization, seed: c.seed)
+                                      normalization: normalization, seed: c.seed, threads: c.threads)
         // Test batches as large as the training ones: the layers' buffers, planned for the largest
         // batch they see, then serve both (a batch of 1,000 would make them eight times larger).
-        let testLoader = BatchLoader(dataset: test, batchSize: c.recipe.batchSize, shuffles: false, normalization: normalization)
-        let trainer = Trainer(model: model, recipe: c.recipe, stepsPerEpoch: trainLoader.batchCount, seed: c.seed)
-        say("Training \(model.name) on \(train.count) \(c.dataset.rawValue) images, testing on \(test.count); seed \(c.seed); \(Threads.count) threads")
+        let testLoader = BatchLoader(dataset: test, batchSize: c.recipe.batchSize, shuffles: false,
+                                     normalization: normalization, threads: c.threads)
+        let trainer = Trainer(model: model, recipe: c.recipe, stepsPerEpoch: trainLoader.batchCount, seed: c.seed,
+                              threads: c.threads)
+        say("Training \(model.name) on \(train.count) \(c.dataset.rawValue) images, testing on \(test.count); seed \(c.seed); \(c.threads) threads")
 
         let bar = ProgressBar()
         var metrics: [EpochMetrics] = []
         var evaluation = EvaluationResult(loss: 0, correct: 0, count: 0, predictions: [], labels: [])
         if let state = c.resumeFrom {
-            try state.restore(into: trainer, loader: trainLoader, source: c.outDirectory + "/" + TrainingState.fileName)
-            metrics = Array(try readMetrics().prefix(state.epochsDone))
+            try state.restore(into: trainer, loader: trainLoader, source: folder.statePath)
+            metrics = Array(try folder.metrics().prefix(state.epochsDone))
             say("Resuming after epoch \(state.epochsDone) of \(c.recipe.epochs).")
             if state.epochsDone >= c.recipe.epochs { evaluation = trainer.evaluate(on: testLoader) }
         }
         for epoch in stride(from: trainer.epochsDone + 1, through: c.recipe.epochs, by: 1) {
             let start = DispatchTime.now().uptimeNanoseconds
-            let trained = try trainer.trainEpoch(on: trainLoader) { bar.update($0) }
+            let trained = try trainer.trainEpoch(on: trainLoader) { progress in
+                bar.update(progress)
+                self.onBatch?(progress)
+                return !self.stopRequested.load(ordering: .relaxed)
+            }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             bar.finish()
             evaluation = trainer.evaluate(on: testLoader)
@@ -116,40 +175,32 @@ public final class TrainingRun {
             metrics.append(row)
             say("Epoch \(epoch)/\(c.recipe.epochs)  lr \(formatted(Double(trained.learningRate), 5))  train loss \(formatted(trained.loss, 4)) acc \(formatted(trained.accuracy, 2))%  (\(formatted(trainSeconds, 1)) s, \(grouped(Int(Double(train.count) / trainSeconds))) img/s)")
             say(evaluation.courseLine + "  [\(formatted(seconds, 1)) s]")
-            try writeEpochFiles(model: model, metrics: metrics)
-            try writePictures(metrics: metrics, evaluation: evaluation, test: test)
-            try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader)
-                .write(to: c.outDirectory + "/" + TrainingState.fileName)
+            try folder.writeMetrics(metrics)
+            try Checkpoint.save(model, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
+            try writePictures(in: folder, metrics: metrics, evaluation: evaluation, test: test)
+            try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader).write(to: folder.statePath)
         }
         let result = RunResult(metrics: metrics, finalEvaluation: evaluation)
-        say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(c.outDirectory)/")
+        say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(folder.path)/")
         return result
+    }
+
+    /// The local date and time as yyyyMMdd-HHmmss, for run folder names.
+    static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: Date())
     }
 
     /// curves.svg/png (loss and accuracy by epoch) and misclassified.png/svg (the first 50 test
     /// images the model gets wrong, labelled true → predicted).
-    func writePictures(metrics: [EpochMetrics], evaluation: EvaluationResult, test: Dataset) throws {
-        let out = configuration.outDirectory
+    func writePictures(in folder: RunFolder, metrics: [EpochMetrics], evaluation: EvaluationResult, test: Dataset) throws {
         let figure = RunPictures.curves(metrics: metrics, model: configuration.model.name)
-        try AtomicFile.write(figure.svg(), to: out + "/curves.svg")
-        try AtomicFile.write(figure.png(), to: out + "/curves.png")
+        try AtomicFile.write(figure.svg(), to: folder.file("curves.svg"))
+        try AtomicFile.write(figure.png(), to: folder.file("curves.png"))
         let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames)
-        try AtomicFile.write(grid.svg(), to: out + "/misclassified.svg")
-        try AtomicFile.write(grid.png(), to: out + "/misclassified.png")
-    }
-
-    func readMetrics() throws -> [EpochMetrics] {
-        let path = configuration.outDirectory + "/metrics.jsonl"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return try text.split(separator: "\n").map { try JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
-    }
-
-    func writeEpochFiles(model: Model, metrics: [EpochMetrics]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: configuration.outDirectory + "/metrics.jsonl")
-        try Checkpoint.save(model, to: configuration.outDirectory + "/model.safetensors",
-                            metadata: ["epochs": String(metrics.count), "seed": String(configuration.seed)])
+        try AtomicFile.write(grid.svg(), to: folder.file("misclassified.svg"))
+        try AtomicFile.write(grid.png(), to: folder.file("misclassified.png"))
     }
 }

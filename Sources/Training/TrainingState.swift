@@ -33,10 +33,12 @@ public struct TrainingState {
 
     static func words(_ random: Random) -> String { random.stateWords.map { String($0, radix: 16) }.joined(separator: ",") }
 
-    static func random(_ text: String?, source: String) throws -> Random {
-        let words = (text ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
-        guard words.count == 4 else { throw ModelError("\(source): the random generator state is missing or malformed") }
-        return Random(state: words)
+    static func random(_ text: String?, named name: String, source: String) throws -> Random {
+        let words = (text ?? "").split(separator: ",", omittingEmptySubsequences: false).map { UInt64($0, radix: 16) }
+        guard let random = Random(state: words.compactMap { $0 }), !words.contains(nil) else {
+            throw RunFolderError("\(source): \(name) is not a generator state (four hexadecimal words, not all zero)")
+        }
+        return random
     }
 
     /// The state of a run after `trainer.epochsDone` epochs.
@@ -54,37 +56,63 @@ public struct TrainingState {
         let json = String(decoding: try! encoder.encode(settings), as: UTF8.self)
         return SafetensorsFile(tensors: tensors, metadata: [
             "format": format, "settings": json, "epochs_done": String(trainer.epochsDone), "step": String(trainer.step),
-            "loader_random": words(loader.random), "dropout_random": words(trainer.trainingContext.random),
+            "loader_random": words(loader.random), "dropout_random": words(trainer.context.random),
         ])
     }
 
-    /// Reads a run folder's state; one-line errors for anything missing or inconsistent.
+    /// Reads a run folder's state; one-line errors for anything missing or malformed. (What the
+    /// values mean for a run is checked by `TrainingRun.resuming` and `restore`.)
     public static func read(folder: String) throws -> TrainingState {
-        let path = folder + "/" + fileName
+        let path = RunFolder(folder).statePath
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelError("\(folder): no \(fileName) to resume from (it is written after each finished epoch)")
+            throw RunFolderError("\(folder): no \(fileName) to resume from (it is written after each finished epoch)")
         }
         let file = try SafetensorsFile.read(path: path)
-        guard file.metadata["format"] == format, let json = file.metadata["settings"],
-              let settings = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)),
-              let epochs = file.metadata["epochs_done"].flatMap(Int.init), let step = file.metadata["step"].flatMap(Int.init)
-        else { throw ModelError("\(path): not a backprop training state") }
+        guard file.metadata["format"] == format, let json = file.metadata["settings"] else {
+            throw RunFolderError("\(path): not a backprop training state")
+        }
+        let settings: Settings
+        do { settings = try JSONDecoder().decode(Settings.self, from: Data(json.utf8)) }
+        catch { throw RunFolderError("\(path): its settings are not a training run's (\(Self.reason(error)))") }
+        guard let epochs = file.metadata["epochs_done"].flatMap(Int.init), let step = file.metadata["step"].flatMap(Int.init),
+              epochs >= 0, step >= 0 else {
+            throw RunFolderError("\(path): epochs_done and step must be whole numbers ≥ 0")
+        }
         return TrainingState(settings: settings, epochsDone: epochs, step: step,
-                             loaderRandom: try random(file.metadata["loader_random"], source: path),
-                             dropoutRandom: try random(file.metadata["dropout_random"], source: path), file: file)
+                             loaderRandom: try random(file.metadata["loader_random"], named: "loader_random", source: path),
+                             dropoutRandom: try random(file.metadata["dropout_random"], named: "dropout_random", source: path),
+                             file: file)
+    }
+
+    /// A decoding error's gist, on one line.
+    static func reason(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "no \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+             DecodingError.dataCorrupted(let context):
+            return context.codingPath.map(\.stringValue).joined(separator: ".") + ": " + context.debugDescription
+        default: return "malformed JSON"
+        }
     }
 
     /// Puts the saved weights, optimiser buffers and positions back into a freshly built run.
     func restore(into trainer: Trainer, loader: BatchLoader, source: String) throws {
+        guard step == epochsDone * trainer.stepsPerEpoch else {
+            throw RunFolderError("\(source): step \(step) does not follow from \(epochsDone) epochs of \(trainer.stepsPerEpoch) batches (another data set or batch size?)")
+        }
         let modelTensors = file.tensors.filter { $0.name.hasPrefix("model.") }.map {
             NamedTensor(name: String($0.name.dropFirst(6)), shape: $0.shape, values: $0.floats())
         }
         try trainer.model.load(stateDict: modelTensors, source: source)
         for (name, tensor) in trainer.optimizer.state {
             guard let saved = file["optimizer." + name], saved.elementCount == tensor.count else {
-                throw ModelError("\(source): optimizer state \"\(name)\" is missing or has the wrong size")
+                throw RunFolderError("\(source): optimizer state \"\(name)\" is missing or has the wrong size")
             }
-            tensor.copy(from: saved.floats())
+            let values = saved.floats()
+            guard values.allSatisfy(\.isFinite) else {
+                throw RunFolderError("\(source): optimizer state \"\(name)\" holds values that are not finite numbers")
+            }
+            tensor.copy(from: values)
         }
         trainer.restorePosition(step: step, epochsDone: epochsDone, dropoutRandom: dropoutRandom)
         loader.random = loaderRandom

@@ -1,7 +1,8 @@
 import ArgumentParser
+import Data
+import Formats
 import Foundation
 import Kernels
-import Data
 import NN
 import Training
 
@@ -14,17 +15,15 @@ struct BenchCommand: ParsableCommand {
             it prints figures and asserts nothing. Timings taken while something else runs are worthless.
             """)
 
-    @Option(help: "The model: \(Models.all.map(\.name).joined(separator: ", ")).")
-    var model = "s6"
+    @Option(help: modelHelp) var model = "s6"
 
-    @Option(help: "Batch size for the per-layer table.")
+    @Option(help: "Batch size for the per-layer table, \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound).")
     var batchSize = 128
 
-    @Option(help: "Calls per median.")
+    @Option(help: "Calls per median, 1 to 10,000.")
     var repeats = 20
 
-    @Option(help: "Threads for the per-layer table (default: all cores).")
-    var threads: Int?
+    @Option(help: threadsHelp) var threads: Int?
 
     @Flag(help: "Also time training steps for batch sizes 32 to 512 with 1 and 2 threads.")
     var scaling = false
@@ -37,27 +36,30 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         _ = try modelDefinition(named: model, source: "--model")
-        guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
-        guard repeats > 0 else { throw ValidationError("--repeats: expected a positive whole number, got \(repeats)") }
-        if let threads, threads <= 0 { throw ValidationError("--threads: expected a positive whole number, got \(threads)") }
+        guard Recipe.Limits.batchSize.contains(batchSize) else {
+            throw ValidationError("--batch-size: expected \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound), got \(batchSize)")
+        }
+        guard (1...10_000).contains(repeats) else { throw ValidationError("--repeats: expected 1 to 10,000, got \(repeats)") }
+        try checkThreads(threads)
     }
 
     func run() throws {
-        let definition = Models.named(model)!
-        if let threads { Threads.count = threads }
+        let definition = try modelDefinition(named: model, source: "--model")
+        let threads = threads ?? Threads.available
         if epoch {
             let folder = try Dataset.locate(.mnist, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let result = try EpochBenchmark.run(definition: definition,
                                                 train: try Dataset.load(directory: folder, split: .train),
                                                 test: try Dataset.load(directory: folder, split: .test),
-                                                normalization: DatasetKind.mnist.normalization, batchSize: batchSize, seed: 1)
+                                                normalization: DatasetKind.mnist.normalization, batchSize: batchSize, seed: 1,
+                                                threads: threads)
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
             return
         }
-        let bench = LayerBenchmark(definition: definition, batchSize: batchSize, repeats: repeats)
-        print("\(model), batch \(batchSize), \(Threads.count) thread(s), median of \(repeats) calls")
+        let bench = LayerBenchmark(definition: definition, batchSize: batchSize, repeats: repeats, threads: threads)
+        print("\(model), batch \(batchSize), \(threads) thread(s), median of \(repeats) calls")
         print(pad("step", 26) + pad("output", 18) + lpad("forward ms", 11) + lpad("backward ms", 12) + lpad("GFLOP/s", 9))
         let timings = bench.layers()
         var forwardTotal = 0.0, backwardTotal = 0.0, flops = 0.0
@@ -67,21 +69,20 @@ struct BenchCommand: ParsableCommand {
             // Forward does M multiply-adds; backward about twice as many (data and weights).
             let work = 2.0 * Double(t.multiplyAdds) * 3
             flops += work
-            let rate = t.multiplyAdds > 0 ? String(format: "%.1f", work / (t.forwardSeconds + t.backwardSeconds) / 1e9) : ""
+            let rate = t.multiplyAdds > 0 ? formatted(work / (t.forwardSeconds + t.backwardSeconds) / 1e9, 1) : ""
             print(pad(t.name, 26) + pad(t.outputShape.dropFirst().map(String.init).joined(separator: "×"), 18)
-                  + lpad(String(format: "%.3f", t.forwardSeconds * 1e3), 11)
-                  + lpad(String(format: "%.3f", t.backwardSeconds * 1e3), 12) + lpad(rate, 9))
+                  + lpad(formatted(t.forwardSeconds * 1e3, 3), 11) + lpad(formatted(t.backwardSeconds * 1e3, 3), 12) + lpad(rate, 9))
             print("  " + t.description)
         }
-        print(pad("sum of steps", 44) + lpad(String(format: "%.3f", forwardTotal * 1e3), 11)
-              + lpad(String(format: "%.3f", backwardTotal * 1e3), 12))
+        print(pad("sum of steps", 44) + lpad(formatted(forwardTotal * 1e3, 3), 11) + lpad(formatted(backwardTotal * 1e3, 3), 12))
         let step = try bench.trainingStep()
         let evaluation = bench.evaluationStep()
-        print(String(format: "whole training step: %.2f ms (%.0f images/s, %.1f GFLOP/s); evaluation: %.2f ms per batch (%.0f images/s)",
-                     step * 1e3, Double(batchSize) / step, flops / step / 1e9, evaluation * 1e3, Double(batchSize) / evaluation))
-        let peak = measuredPeakGFLOPS()
-        print(String(format: "measured peak: %.0f GFLOP/s on %d thread(s) (fused multiply-adds on registers only); the training step reaches %.0f%% of it",
-                     peak, Threads.count, 100 * flops / step / 1e9 / peak))
+        print("whole training step: \(formatted(step * 1e3, 2)) ms (\(formatted(Double(batchSize) / step, 0)) images/s, "
+              + "\(formatted(flops / step / 1e9, 1)) GFLOP/s); evaluation: \(formatted(evaluation * 1e3, 2)) ms per batch "
+              + "(\(formatted(Double(batchSize) / evaluation, 0)) images/s)")
+        let peak = measuredPeakGFLOPS(threads: threads)
+        print("measured peak: \(formatted(peak, 0)) GFLOP/s on \(threads) thread(s) (fused multiply-adds on registers only); "
+              + "the training step reaches \(formatted(100 * flops / step / 1e9 / peak, 0))% of it")
 
         guard scaling else { return }
         print("\nHow the cost grows: training steps on random images (median of \(repeats)), projected to a 60,000-image epoch")
@@ -89,12 +90,11 @@ struct BenchCommand: ParsableCommand {
         for batch in [32, 64, 128, 256, 512] {
             var seconds: [Double] = []
             for threadCount in [1, 2] {
-                Threads.count = threadCount
-                let timing = try LayerBenchmark(definition: definition, batchSize: batch, repeats: repeats).trainingStep()
+                let timing = try LayerBenchmark(definition: definition, batchSize: batch, repeats: repeats, threads: threadCount).trainingStep()
                 seconds.append(timing * 60_000 / Double(batch))
             }
-            print(pad("\(batch)", 8) + lpad(String(format: "%.1f", seconds[0]), 18) + lpad(String(format: "%.1f", seconds[1]), 19)
-                  + lpad(String(format: "%.2f×", seconds[0] / seconds[1]), 10))
+            print(pad("\(batch)", 8) + lpad(formatted(seconds[0], 1), 18) + lpad(formatted(seconds[1], 1), 19)
+                  + lpad(formatted(seconds[0] / seconds[1], 2) + "×", 10))
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Data
 import Formats
 import Foundation
+import Kernels
 import NN
 import Training
 
@@ -12,26 +13,31 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "A model.safetensors written by backprop train (or by the PyTorch twin).") var checkpoint: String
     @Option(help: "The model, if the checkpoint does not name it.") var model: String?
-    @Option(help: "Data set: mnist or fashion.") var dataset = "mnist"
+    @Option(help: "Data set.") var dataset: DatasetKind = .mnist
     @Option(help: "Folder of the IDX files (default data/mnist).") var data: String?
-    @Option(help: "Evaluate on the first N test images only.") var testLimit: Int?
+    @Option(help: "Evaluate on the first N test images only (1 to \(grouped(RunConfiguration.exampleLimits.upperBound))).")
+    var testLimit: Int?
     @Option(help: "Also write the test-set log-probabilities and labels to this safetensors file (to compare with another engine, e.g. scripts/torch_twin.py check --compare).")
     var saveOutputs: String?
+    @Option(help: threadsHelp) var threads: Int?
 
     func validate() throws {
-        guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
         if let model { _ = try modelDefinition(named: model, source: "--model") }
-        if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit: expected a positive whole number, got \(testLimit)") }
+        if let testLimit, !RunConfiguration.exampleLimits.contains(testLimit) {
+            throw ValidationError("--test-limit: expected 1 to \(grouped(RunConfiguration.exampleLimits.upperBound)) images, got \(testLimit)")
+        }
+        try checkThreads(threads)
     }
 
     func run() throws {
         let model = try loadModel(checkpoint: checkpoint, name: model)
-        let kind = DatasetKind(rawValue: dataset)!
-        let folder = try Dataset.locate(kind, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        var test = try Dataset.load(directory: folder, split: .test)
+        let threads = threads ?? Threads.available
+        let folder = try Dataset.locate(dataset, directory: data) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        var test = try Dataset.load(directory: folder, split: .test, rows: model.inputShape[1], columns: model.inputShape[2])
         if let testLimit { test = test.prefix(testLimit) }
-        let loader = BatchLoader(dataset: test, batchSize: 128, shuffles: false, normalization: kind.normalization)
-        let result = Trainer.evaluate(model: model, on: loader, keepOutputs: saveOutputs != nil)
+        let loader = BatchLoader(dataset: test, batchSize: 128, shuffles: false, normalization: dataset.normalization,
+                                 threads: threads)
+        let result = Trainer.evaluate(model: model, on: loader, threads: threads, keepOutputs: saveOutputs != nil)
         if let saveOutputs {
             let classes = result.outputs.count / max(result.count, 1)
             try SafetensorsFile(tensors: [
@@ -39,10 +45,10 @@ struct EvalCommand: ParsableCommand {
                 .init(name: "labels", shape: [result.count], integers: result.labels.map(Int64.init)),
             ], metadata: ["model": model.name, "checkpoint": checkpoint]).write(to: saveOutputs)
         }
-        print("\(model.name) from \(checkpoint) on \(test.count) \(kind.rawValue) test images")
+        print("\(model.name) from \(checkpoint) on \(test.count) \(dataset.rawValue) test images")
         print(result.courseLine)
         let matrix = result.confusionMatrix()
-        let names = kind.classNames
+        let names = dataset.classNames
         let width = max(6, names.map(\.count).max() ?? 1)
         func pad(_ text: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - text.count)) + text }
         print("\nPer-class accuracy:")

@@ -13,19 +13,17 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A model.safetensors written by backprop train.") var checkpoint: String
     @Option(help: "The model, if the checkpoint does not name it.") var model: String?
     @Option(help: "How many of the most likely classes to show.") var top = 3
-    @Option(help: "Data set the model was trained on (for class names and normalisation): mnist or fashion.") var dataset = "mnist"
+    @Option(help: "Data set the model was trained on (for class names and normalisation).") var dataset: DatasetKind = .mnist
     @Option(help: "Also write each 28×28 image the model saw as a PNG into this folder.") var saveInputs: String?
     @Argument(help: "Image files (PNG or PGM).") var images: [String]
 
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("expected at least one image file") }
         guard (1...10).contains(top) else { throw ValidationError("--top: expected 1 to 10, got \(top)") }
-        guard DatasetKind(rawValue: dataset) != nil else { throw ValidationError("--dataset: expected mnist or fashion, got \"\(dataset)\"") }
     }
 
     func run() throws {
         let model = try loadModel(checkpoint: checkpoint, name: model)
-        let kind = DatasetKind(rawValue: dataset)!
         // Read everything first, so a bad file fails before any output.
         let digits = try images.map { path in try DigitPreprocessing.mnistLike(try ImageReader.read(path: path), source: path) }
         if let saveInputs {
@@ -36,14 +34,14 @@ struct PredictCommand: ParsableCommand {
                                      to: saveInputs + "/\(name)-28x28.png")
             }
         }
-        let n = kind.normalization
+        let n = dataset.normalization
         let input = Tensor(shape: [digits.count, 1, 28, 28],
                            values: digits.flatMap { $0.map { (Float($0) / 255 - n.mean) / n.std } })
         let output = model.forward(input, context: Context(training: false))
         for (index, path) in images.enumerated() {
             let probabilities = (0..<10).map { exp(Double(output[index * 10 + $0])) }
             let ranked = probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
-            let text = ranked.map { "\(kind.classNames[$0.offset]) \(formatted(100 * $0.element, 1))%" }.joined(separator: ", ")
+            let text = ranked.map { "\(dataset.classNames[$0.offset]) \(formatted(100 * $0.element, 1))%" }.joined(separator: ", ")
             print("\(path): \(text)")
         }
     }

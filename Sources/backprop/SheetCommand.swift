@@ -16,7 +16,7 @@ struct SheetCommand: ParsableCommand {
     @Option(help: "Learning rates, comma-separated.") var lr = "0.1,0.2,0.5,0.8,1,2"
     @Option(help: "Iterations of gradient descent (rows of the sheet).") var iterations = 68
     @Option(help: "Folder for backprop.xlsx, the CSVs and loss.svg/png.") var out = "out/sheet"
-    @Option(help: "text (explanation, table, chart) or json.") var format = "text"
+    @Option(help: "text (explanation, table, chart) or json (every row of every run).") var format: OutputFormat = .text
 
     /// Parses "a,b,c" into exactly `count` finite numbers (any count if nil), or fails naming the option.
     static func numbers(_ text: String, option: String, count: Int?, meaning: String) throws -> [Double] {
@@ -53,7 +53,6 @@ struct SheetCommand: ParsableCommand {
         _ = try parse()
         guard iterations > 0 else { throw ValidationError("--iterations: expected a positive whole number, got \(iterations)") }
         guard iterations <= 1_000_000 else { throw ValidationError("--iterations: \(iterations) is more than the 1,000,000 rows a sheet can hold") }
-        guard ["text", "json"].contains(format) else { throw ValidationError("--format: expected text or json, got \"\(format)\"") }
     }
 
     func run() throws {
@@ -62,7 +61,7 @@ struct SheetCommand: ParsableCommand {
         // Check the output folder before printing anything, so a bad --out fails cleanly.
         do { try AtomicFile.prepareDirectory(out) } catch { throw ValidationError("--out: \(error)") }
 
-        if format == "json" {
+        if format == .json {
             print(SheetExport.json(runs: runs), terminator: "")
         } else {
             let color = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
@@ -76,7 +75,7 @@ struct SheetCommand: ParsableCommand {
         let figure = SheetExport.lossFigure(runs: runs)
         try AtomicFile.write(figure.svg(), to: out + "/loss.svg")
         try AtomicFile.write(figure.png(), to: out + "/loss.png")
-        if format == "text" {
+        if format == .text {
             print("\nWrote \(out)/backprop.xlsx (one sheet per η, live formulas), \(runs.count) CSV files, \(out)/loss.svg and loss.png")
         }
     }

@@ -6,10 +6,9 @@ struct SummaryCommand: ParsableCommand {
         commandName: "summary",
         abstract: "Print a model's layers: output shapes, parameters, receptive field and jump, mult-adds, memory.")
 
-    @Option(help: "The model: \(Models.all.map(\.name).joined(separator: ", ")).")
-    var model = "s6"
+    @Option(help: modelHelp) var model = "s6"
 
-    @Option(help: "Batch size for the activation-memory estimate.")
+    @Option(help: "Batch size for the activation-memory estimate, \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound).")
     var batchSize = 128
 
     @Flag(help: "Print the architecture as JSON instead (what scripts/torch_twin.py builds the PyTorch twin from).")
@@ -20,7 +19,9 @@ struct SummaryCommand: ParsableCommand {
 
     func validate() throws {
         _ = try modelDefinition(named: model, source: "--model")
-        guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive whole number, got \(batchSize)") }
+        guard Recipe.Limits.batchSize.contains(batchSize) else {
+            throw ValidationError("--batch-size: expected \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound), got \(batchSize)")
+        }
     }
 
     func run() throws {
@@ -54,11 +55,3 @@ func describe(_ recipe: Recipe) -> String {
     return parts.joined(separator: ", ")
 }
 
-/// The shipped model called `name`, or a one-line error that starts with `source` (the option or
-/// the file that named it) and lists the models there are.
-func modelDefinition(named name: String, source: String) throws -> ModelDefinition {
-    guard let definition = Models.named(name) else {
-        throw ValidationError("\(source): unknown model \"\(name)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-    }
-    return definition
-}

@@ -59,8 +59,22 @@ struct IDXTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: folder + "/t10k-images-idx3-ubyte", contents: Data(IDX.imagesFile(count: 3, rows: 4, columns: 5, pixels: pixels)))
         FileManager.default.createFile(atPath: folder + "/t10k-labels-idx1-ubyte.gz", contents: Data(Zlib.gzip(IDX.labelsFile([1, 2]))))
-        let message = failure { _ = try Dataset.load(directory: folder, split: .test) }
+        let message = failure { _ = try Dataset.load(directory: folder, split: .test, rows: 4, columns: 5) }
         #expect(message?.contains("3 images but") == true, "\(message ?? "")")
+    }
+
+    /// Images of any other size than the model's input are refused before any is used: 1×1 images
+    /// (a valid IDX file) would otherwise be read past their end, 32×32 ones misaligned.
+    @Test(arguments: [(1, 1), (32, 32), (28, 27)])
+    func onlyTheModelsImageSize(rows: Int, columns: Int) throws {
+        let folder = NSTemporaryDirectory() + "backprop-idx-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        FileManager.default.createFile(atPath: folder + "/t10k-images-idx3-ubyte",
+                                       contents: Data(IDX.imagesFile(count: 2, rows: rows, columns: columns, pixels: Array(repeating: 9, count: 2 * rows * columns))))
+        FileManager.default.createFile(atPath: folder + "/t10k-labels-idx1-ubyte", contents: Data(IDX.labelsFile([1, 2])))
+        let message = failure { _ = try Dataset.load(directory: folder, split: .test) }
+        #expect(message?.contains("images of \(rows)×\(columns) pixels; the model takes 28×28") == true, "\(message ?? "")")
     }
 
     @Test func md5MatchesRFC1321() {
@@ -77,7 +91,7 @@ struct IDXTests {
         try #require(MNISTFetch.isPresent(in: folder), "data/mnist is missing: run scripts/test or backprop data fetch")
         try MNISTFetch.verify(directory: folder)
         let train = try Dataset.load(directory: folder, split: .train), test = try Dataset.load(directory: folder, split: .test)
-        func counts(_ labels: [UInt8]) -> [Int] { (0...9).map { d in labels.filter { $0 == d }.count } }
+        func counts(_ labels: [Int]) -> [Int] { (0...9).map { d in labels.filter { $0 == d }.count } }
         #expect(counts(train.labels) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
         #expect(counts(test.labels) == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
     }
@@ -139,16 +153,17 @@ struct BatchTests {
     func dataset(_ count: Int) -> Dataset {
         var images = [UInt8](repeating: 0, count: count * 784)
         for n in 0..<count { images[n * 784 + 14 * 28 + 20] = 255 }   // one bright pixel right of centre
-        return Dataset(rows: 28, columns: 28, images: images, labels: (0..<count).map { UInt8($0 % 10) })
+        return Dataset(rows: 28, columns: 28, images: images, labels: (0..<count).map { $0 % 10 })
     }
 
     @Test func everyExampleOncePerEpochAndSeedsRepeat() {
         let loader = BatchLoader(dataset: dataset(25), batchSize: 8, shuffles: true, normalization: .init(mean: 0, std: 1), seed: 3)
         loader.startEpoch()
-        var seen: [Int32] = [], sizes: [Int] = []
+        var seen: [Int] = [], sizes: [Int] = []
         while let batch = loader.nextBatch() {
             sizes.append(batch.count)
-            seen += (0..<batch.count).map { batch.labels[$0] }
+            #expect(batch.images.shape == [batch.count, 1, 28, 28])
+            seen += batch.labels
         }
         #expect(sizes == [8, 8, 8, 1])
         #expect(loader.order.sorted() == Array(0..<25))
@@ -191,7 +206,7 @@ struct PreprocessingTests {
     }
 }
 
-@Suite("Mutated IDX files never crash the reader")
+@Suite("Mutated IDX files never crash the reader", .timeLimit(.minutes(1)))
 struct IDXMutationTests {
     @Test func idx() {
         let images = IDX.imagesFile(count: 2, rows: 3, columns: 4, pixels: Array(0..<24))

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Pictures
 import Testing
 
 func failure(_ body: () throws -> Void) -> String? {

@@ -188,7 +188,7 @@ struct Conv2dKernelTests {
     }
 }
 
-/// Winograd's F(2×2, 3×3), which evaluation uses for the larger 3×3 convolutions, must give the
+/// Winograd's F(2, 3) down the columns, which evaluation uses for the larger 3×3 convolutions, must give the
 /// direct sum up to rounding: even and odd output sizes (odd ones leave half-used tiles), padding
 /// 0–2, channel counts that fill the register blocks partly, a BatchNorm scale folded in, ReLU.
 @Suite("Winograd convolution equals the reference loops")

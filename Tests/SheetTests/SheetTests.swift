@@ -83,57 +83,27 @@ struct FiniteDifferenceTests {
     }
 }
 
-/// The slips learners make in hand-made sheets (part1.md). Each is written out here as the wrong
-/// formula; the checks the project relies on (reference values, finite differences) reject it.
-@Suite("The three slips would each be caught")
-struct SlipTests {
-    let network = SheetNetwork.course
-    var row: SheetRow { network.evaluate() }
-
-    /// Slip 1: ∂E/∂w3 with a_h1·(1 − a_h1) instead of a_h2·(1 − a_h2).
-    @Test func wrongHiddenUnitSlope() {
-        let r = row, w = network.weights
-        let d1 = (r.ao1 - 0.5) * r.ao1 * (1 - r.ao1), d2 = (r.ao2 - 0.5) * r.ao2 * (1 - r.ao2)
-        let slipped = (d1 * w[5] + d2 * w[7]) * r.ah1 * (1 - r.ah1) * network.inputs.0
-        #expect(close(slipped, 0.000351868665, 1e-8))             // what those sheets show
-        #expect(!close(slipped, 0.0003517763, 1e-6))              // rejected by the reference value
-        #expect(close(r.gradients[2], 0.0003517763216, 1e-9))     // ours passes
-    }
-
-    /// Slip 2: hidden activations "updated" like weights instead of recomputed.
-    @Test func activationsUpdatedLikeWeights() {
-        let rows = network.descend(learningRate: 1, iterations: 2)
-        let first = rows[0]
-        // The slip: a_h1 ← a_h1 − η·(something), here its own gradient ∂E/∂a_h1.
-        let w = network.weights
-        let d1 = (first.ao1 - 0.5) * first.ao1 * (1 - first.ao1), d2 = (first.ao2 - 0.5) * first.ao2 * (1 - first.ao2)
-        let slippedAh1 = first.ah1 - 1 * (d1 * w[4] + d2 * w[6])
-        #expect(!close(slippedAh1, rows[1].ah1, 1e-6))
-        #expect(close(rows[1].ah1, sigmoid(rows[1].network.weights[0] * 0.05 + rows[1].network.weights[1] * 0.1), 1e-15))
-        #expect(close(rows[1].eTotal, 0.0133779, 5e-6))           // ours reproduces the course's η = 1 curve
-    }
-
-    /// Slip 3: updating w5…w8 first and using the new values in the hidden-layer gradients.
-    @Test func sequentialInsteadOfSimultaneousUpdate() {
-        let first = row, w = network.weights
-        var updated = w
-        for i in 4..<8 { updated[i] -= 1 * first.gradients[i] }
-        let d1 = (first.ao1 - 0.5) * first.ao1 * (1 - first.ao1), d2 = (first.ao2 - 0.5) * first.ao2 * (1 - first.ao2)
-        let slippedW1Gradient = (d1 * updated[4] + d2 * updated[6]) * first.ah1 * (1 - first.ah1) * 0.05
-        #expect(!close(slippedW1Gradient, 0.0003169934, 1e-6))
-        #expect(close(first.gradients[0], 0.0003169934, 1e-7))
-    }
-
-    /// Slip 4 (the first seed's written formula): dropping the brackets, so a_h1·(1 − a_h1)·i1
-    /// multiplies only the second path.
-    @Test func missingBrackets() {
-        let r = row, w = network.weights
-        let d1 = (r.ao1 - 0.5) * r.ao1 * (1 - r.ao1), d2 = (r.ao2 - 0.5) * r.ao2 * (1 - r.ao2)
-        let slipped = d1 * w[4] + d2 * w[6] * r.ah1 * (1 - r.ah1) * network.inputs.0
-        let h = 1e-6
-        let numeric = (FiniteDifferenceTests.error(network, weight: 0, by: h) - FiniteDifferenceTests.error(network, weight: 0, by: -h)) / (2 * h)
-        #expect(!close(slipped, numeric, 1e-3))
-        #expect(close(r.gradients[0], numeric, 1e-6))
+/// Gradient descent as the course defines it, which the slips learners make break (part1.md):
+/// every row's eight weights come from the row above all at once, and every activation is
+/// computed again from the new weights, never "updated" itself.
+@Suite("Gradient descent, row by row")
+struct DescentTests {
+    @Test(arguments: [0.1, 1, 2])
+    func allWeightsMoveTogetherAndActivationsAreRecomputed(learningRate: Double) {
+        let network = SheetNetwork(inputs: (0.05, 0.1), targets: (0.5, 0.5), weights: SheetNetwork.course.weights,
+                                   biases: (0.35, 0.6))
+        let rows = network.descend(learningRate: learningRate, iterations: 20)
+        for (above, row) in zip(rows, rows.dropFirst()) {
+            for k in 0..<8 {
+                // From the row above's weights and gradients (not from w5…w8 already moved).
+                #expect(row.network.weights[k] == above.network.weights[k] - learningRate * above.gradients[k])
+            }
+            let w = row.network.weights, i = row.network.inputs, b = row.network.biases
+            #expect(row.ah1 == sigmoid(w[0] * i.0 + w[1] * i.1 + b.0))
+            #expect(row.ah2 == sigmoid(w[2] * i.0 + w[3] * i.1 + b.0))
+            #expect(row.ao1 == sigmoid(w[4] * row.ah1 + w[5] * row.ah2 + b.1))
+            #expect(row.ao2 == sigmoid(w[6] * row.ah1 + w[7] * row.ah2 + b.1))
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Formats
 import Kernels
@@ -52,10 +53,11 @@ struct TorchAgreementTests {
         var random = Random(seed: inputs)
         let n = 4
         let images = (0..<(n * 784)).map { _ in random.uniform(-0.5, 2.5) }
-        let labels = (0..<n).map { Int32($0 % 10) }
+        let labels = (0..<n).map { $0 % 10 }
+        let bytes = (0..<(2 * n * 784)).map { _ in UInt8(random.below(256)) }
         let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: n, learningRate: 0.05, momentum: 0.9),
                               stepsPerEpoch: 2, seed: 1)
-        _ = try trainer.trainEpoch(on: ArrayBatchSource(images: images.map { $0 * 0.9 } + images, labels: labels + labels, batchSize: n))
+        _ = try trainer.trainEpoch(on: loader(Dataset(rows: 28, columns: 28, images: bytes, labels: labels + labels), batchSize: n))
         try Checkpoint.save(model, to: folder + "/model.safetensors")
         try model.architectureJSON().write(toFile: folder + "/architecture.json", atomically: true, encoding: .utf8)
 
@@ -63,10 +65,11 @@ struct TorchAgreementTests {
         let evaluation = model.forward(input, context: Context(training: false)).values
         for (_, layer) in model.network.leaves { (layer as? Dropout)?.probability = 0 }   // no two engines draw the same masks
         model.zeroGradients()
-        let output = model.forward(input, context: Context(training: true))
+        let context = Context(training: true)
+        let output = model.forward(input, context: context)
         let gradient = Tensor(shape: [0])
-        let loss = labels.withUnsafeBufferPointer { NLLLoss.evaluate(logProbabilities: output, labels: $0.baseAddress!, gradient: gradient) }
-        model.backward(gradient)
+        let loss = NLLLoss.evaluate(logProbabilities: output, labels: labels[...], gradient: gradient)
+        model.backward(gradient, context: context)
 
         var tensors: [SafetensorsFile.Tensor] = [
             .init(name: "input", shape: [n, 1, 28, 28], floats: images),

@@ -1,22 +1,29 @@
+import Data
 import Kernels
 import NN
 import Testing
 import Training
 
-/// Ten classes of synthetic 28×28 images: class k is a bright 6×6 square at one of ten places,
-/// plus noise. A small network must learn them within one epoch.
-func syntheticDigits(count: Int, seed: UInt64) -> (images: [Float], labels: [Int32]) {
+/// Ten classes of synthetic 28×28 images: class k is a bright 6×4 patch at one of ten places, on
+/// noise. A small network must learn them within two epochs.
+func syntheticDigits(count: Int, seed: UInt64) -> Dataset {
     var random = Random(seed: seed)
-    var images = [Float](repeating: 0, count: count * 784)
-    var labels = [Int32](repeating: 0, count: count)
+    var images = [UInt8](repeating: 0, count: count * 784)
+    var labels = [Int](repeating: 0, count: count)
     for n in 0..<count {
         let label = random.below(10)
-        labels[n] = Int32(label)
+        labels[n] = label
         let top = 2 + (label / 5) * 12 + random.below(3), left = 2 + (label % 5) * 5
-        for i in 0..<784 { images[n * 784 + i] = random.uniform(-0.3, 0.3) }
-        for y in top..<(top + 6) { for x in left..<(left + 4) { images[n * 784 + y * 28 + x] += 2 } }
+        for i in 0..<784 { images[n * 784 + i] = UInt8(random.below(64)) }
+        for y in top..<(top + 6) { for x in left..<(left + 4) { images[n * 784 + y * 28 + x] = 255 } }
     }
-    return (images, labels)
+    return Dataset(rows: 28, columns: 28, images: images, labels: labels)
+}
+
+/// Batches of `dataset` in order, normalised as MNIST's.
+func loader(_ dataset: Dataset, batchSize: Int, threads: Int = Threads.available) -> BatchLoader {
+    BatchLoader(dataset: dataset, batchSize: batchSize, shuffles: false, normalization: DatasetKind.mnist.normalization,
+                threads: threads)
 }
 
 @Suite("The trainer")
@@ -34,36 +41,63 @@ struct TrainerTests {
         let train = syntheticDigits(count: 1000, seed: 1), test = syntheticDigits(count: 300, seed: 2)
         let model = try tinyModel()
         model.initialize(seed: 1)
-        let source = ArrayBatchSource(images: train.images, labels: train.labels, batchSize: 25)
+        let source = loader(train, batchSize: 25)
         let recipe = Recipe(epochs: 2, batchSize: 25, learningRate: 0.02, momentum: 0.9)
         let trainer = Trainer(model: model, recipe: recipe, stepsPerEpoch: source.batchCount, seed: 1)
-        let before = trainer.evaluate(on: ArrayBatchSource(images: test.images, labels: test.labels, batchSize: 100))
+        let before = trainer.evaluate(on: loader(test, batchSize: 100))
         var losses: [Double] = []
         for _ in 0..<2 { losses.append(try trainer.trainEpoch(on: source).loss) }
-        let after = trainer.evaluate(on: ArrayBatchSource(images: test.images, labels: test.labels, batchSize: 100))
+        let after = trainer.evaluate(on: loader(test, batchSize: 100))
         #expect(before.accuracy < 40)
         #expect(after.accuracy > 90, "accuracy after two epochs: \(after.accuracy)%")
         #expect(losses[1] < losses[0])
         #expect(after.count == 300 && after.predictions.count == 300)
     }
 
-    /// Evaluation on per-thread replicas in small sub-batches gives what one forward pass over each
-    /// whole batch gives.
+    /// Evaluation on per-thread copies of the model in small sub-batches gives what one plain
+    /// forward pass over each whole batch gives.
     @Test func replicatedEvaluationEqualsOneForwardPass() throws {
         let data = syntheticDigits(count: 300, seed: 3)
         let model = Models.s6.makeModel()
         model.initialize(seed: 2)
         let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 50, learningRate: 0.05, momentum: 0.9),
                               stepsPerEpoch: 6, seed: 1)
-        _ = try trainer.trainEpoch(on: ArrayBatchSource(images: data.images, labels: data.labels, batchSize: 50))
-        let source = ArrayBatchSource(images: data.images, labels: data.labels, batchSize: 128)
-        let replicated = Trainer.evaluate(model: model, on: source, threads: 2)
-        let plain = Trainer.evaluate(model: model, on: source, threads: 1)
-        #expect(replicated.predictions == plain.predictions)
-        #expect(replicated.correct == plain.correct && replicated.count == 300)
-        #expect(abs(replicated.loss - plain.loss) <= 1e-5 * max(1, plain.loss))
-        // And the trainer's own evaluation (replicas kept between calls) follows the weights.
-        #expect(trainer.evaluate(on: source).predictions == plain.predictions)
+        _ = try trainer.trainEpoch(on: loader(data, batchSize: 50))
+        let source = loader(data, batchSize: 128)
+        let replicated = Trainer.evaluate(model: model, on: source, threads: 2, keepOutputs: true)
+
+        // The plain pass: the whole batch through the model at once.
+        var plainOutputs: [Float] = []
+        var plainPredictions: [Int] = []
+        source.startEpoch()
+        while let batch = source.nextBatch() {
+            let output = model.forward(batch.images, context: Context(training: false))
+            plainOutputs += output.values
+            plainPredictions += (0..<batch.count).map { row in (0..<10).max { output[row * 10 + $0] < output[row * 10 + $1] }! }
+        }
+        #expect(replicated.predictions == plainPredictions && replicated.count == 300)
+        #expect(zip(replicated.outputs, plainOutputs).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        // And the trainer's own evaluation (copies kept between calls) follows the weights.
+        _ = try trainer.trainEpoch(on: loader(data, batchSize: 50))
+        let moved = Trainer.evaluate(model: model, on: source, threads: 1)
+        #expect(trainer.evaluate(on: source).predictions == moved.predictions)
+        #expect(moved.loss != replicated.loss)
+    }
+
+    /// A model's copy has the same weights and statistics and computes the same outputs, but
+    /// shares no memory: training the original leaves the copy as it was.
+    @Test func copiesAreIndependent() throws {
+        let model = Models.s7.makeModel()
+        model.initialize(seed: 4)
+        let copy = model.copy()
+        #expect(copy.stateDict() == model.stateDict())
+        let data = syntheticDigits(count: 64, seed: 5)
+        let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 32, learningRate: 0.05), stepsPerEpoch: 2, seed: 1)
+        _ = try trainer.trainEpoch(on: loader(data, batchSize: 32))
+        #expect(copy.stateDict() != model.stateDict())
+        let fresh = Models.s7.makeModel()
+        fresh.initialize(seed: 4)
+        #expect(copy.stateDict() == fresh.stateDict())
     }
 
     @Test func sameSeedSameWeights() throws {
@@ -71,7 +105,7 @@ struct TrainerTests {
             let data = syntheticDigits(count: 300, seed: 3)
             let model = try tinyModel()
             model.initialize(seed: 7)
-            let source = ArrayBatchSource(images: data.images, labels: data.labels, batchSize: 32)
+            let source = loader(data, batchSize: 32)
             let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 32, learningRate: 0.05),
                                   stepsPerEpoch: source.batchCount, seed: 7)
             _ = try trainer.trainEpoch(on: source)
@@ -84,9 +118,8 @@ struct TrainerTests {
         let data = syntheticDigits(count: 200, seed: 4)
         let model = try tinyModel()
         model.initialize(seed: 1)
-        var images = data.images
-        images[2 * 784 + 400] = .nan   // one bad pixel in the first batch poisons the loss
-        let source = ArrayBatchSource(images: images, labels: data.labels, batchSize: 50)
+        (model.parameters[0].parameter.value)[3] = .nan   // one bad weight poisons the loss
+        let source = loader(data, batchSize: 50)
         let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 50, learningRate: 0.1),
                               stepsPerEpoch: source.batchCount, seed: 1)
         let error = #expect(throws: DivergedError.self) { try trainer.trainEpoch(on: source) }

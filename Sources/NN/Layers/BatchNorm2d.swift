@@ -1,4 +1,3 @@
-import Foundation
 import Kernels
 
 /// Batch normalisation over the channels of images, as PyTorch's `nn.BatchNorm2d` (momentum 0.1,
@@ -9,11 +8,20 @@ import Kernels
 /// Forward, training: for each channel c over its M = N·H·W values
 ///   μ = mean(x),  σ² = mean((x − μ)²)  (biased),  x̂ = (x − μ)/√(σ² + ε),  y = γ·x̂ + β;
 ///   running_mean ← 0.9·running_mean + 0.1·μ,  running_var ← 0.9·running_var + 0.1·σ²·M/(M − 1).
-/// Forward, evaluating: y = γ·(x − running_mean)/√(running_var + ε) + β.
-/// Backward (training): with g = ∂L/∂y,
-///   ∂L/∂β = Σ g,  ∂L/∂γ = Σ g·x̂,
-///   ∂L/∂x = γ/(M·√(σ² + ε)) · (M·g − Σ g − x̂·Σ g·x̂)
-/// (the last two terms are how μ and σ² themselves depend on every x of the channel).
+/// Forward, evaluating: the same with running_mean and running_var for μ and σ².
+/// Computed as y = x·scale + shift with scale = γ/√(σ² + ε), shift = β − μ·scale.
+///
+/// Backward (training), with g = ∂L/∂y:
+///   ∂L/∂β = Σ g,   ∂L/∂γ = Σ g·x̂,
+///   ∂L/∂x = slope·g − throughMean − throughVariance·(x − μ),   slope = γ/√(σ² + ε),
+///           throughMean = slope·Σg/M,  throughVariance = slope·Σg·(x − μ)/(M·(σ² + ε)).
+/// The last two terms are there because μ and σ² are themselves computed from every x of the
+/// channel: moving one x moves them, and through them every output. (They are PyTorch's
+/// γ/(M·√(σ² + ε))·(M·g − Σg − x̂·Σg·x̂), written out.) With fixed statistics (evaluating) only
+/// ∂L/∂x = slope·g remains.
+///
+/// The loops are `BatchNormKernel`'s (Kernels); `ConvBlock` runs the same math fused with the
+/// ReLU and Dropout that follow it, and is tested against this layer.
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
@@ -23,30 +31,40 @@ public final class BatchNorm2d: Layer {
     public let runningMean: Tensor
     public let runningVariance: Tensor
     /// How many training batches have updated the running statistics (PyTorch's num_batches_tracked).
-    public let batchesTracked = Tensor(shape: [1])
+    public let batchesTracked = Tensor(shape: [])
 
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
-    private var mean: [Float]
-    private var inverseStd: [Float]
-    private var trainedOnBatch = false
+    /// The statistics of the last forward pass: μ and 1/√(σ² + ε) per channel, from the batch
+    /// (`fromBatch`) or the running ones.
+    private(set) var mean: [Float]
+    private(set) var inverseStd: [Float]
+    private(set) var fromBatch = false
 
     public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         self.channels = channels
         self.momentum = momentum
         self.epsilon = epsilon
         weight = Parameter(shape: [channels])
-        weight.value.fill(1)
         bias = Parameter(shape: [channels])
         runningMean = Tensor(shape: [channels])
         runningVariance = Tensor(shape: [channels])
-        runningVariance.fill(1)
         mean = Array(repeating: 0, count: channels)
         inverseStd = Array(repeating: 1, count: channels)
+        resetToDefaults()
+    }
+
+    private func resetToDefaults() {
+        weight.value.fill(1)
+        bias.value.fill(0)
+        runningMean.fill(0)
+        runningVariance.fill(1)
+        batchesTracked.fill(0)
     }
 
     public var description: String { "BatchNorm2d(\(channels))" }
+    public var spec: LayerSpec? { LayerSpec(type: "BatchNorm2d", outChannels: channels) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         _ = try expectImage(inputShape, channels: channels, description)
@@ -54,49 +72,63 @@ public final class BatchNorm2d: Layer {
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
-    public var namedBuffers: [(name: String, tensor: Tensor)] {
-        [("running_mean", runningMean), ("running_var", runningVariance), ("num_batches_tracked", batchesTracked)]
+    public var namedBuffers: [(name: String, buffer: Buffer)] {
+        [("running_mean", Buffer(runningMean)), ("running_var", Buffer(runningVariance)),
+         ("num_batches_tracked", Buffer(batchesTracked, isInteger: true))]
+    }
+
+    /// PyTorch's default: γ = 1, β = 0, running statistics of a standard normal, no batches seen.
+    public func initialize(using random: inout Random) { resetToDefaults() }
+
+    public func copy() -> Layer {
+        let twin = BatchNorm2d(channels, momentum: momentum, epsilon: epsilon)
+        for (mine, theirs) in zip(namedParameters, twin.namedParameters) { theirs.parameter.value.copy(from: mine.parameter.value) }
+        for (mine, theirs) in zip(namedBuffers, twin.namedBuffers) { theirs.buffer.tensor.copy(from: mine.buffer.tensor) }
+        return twin
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
-        prepareStatistics(input, training: context.training)
-        normalize(into: output, rectify: false, dropout: nil, dropsWholeChannels: false)
+        self.input = input
+        updateStatistics(input, context: context)
+        output.reshape(input.shape)
+        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
+        let x = input.data, y = output.data
+        parallelFor(channels, threads: context.threads) { _, range in
+            for c in range {
+                let (scale, shift) = self.affine(c)
+                BatchNormKernel.normalize(channel: c, layout, x: x, y: y, scale: scale, shift: shift)
+            }
+        }
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
-        backward(outputGradient, throughOutput: nil, factor: 1, needsInputGradient: needsInputGradient)
+    /// Channel c as y = x·scale + shift: scale = γ/√(σ² + ε), shift = β − μ·scale, with the
+    /// statistics of the last forward pass.
+    func affine(_ c: Int) -> (scale: Float, shift: Float) {
+        let scale = weight.value[c] * inverseStd[c]
+        return (scale, bias.value[c] - mean[c] * scale)
     }
 
-    /// Keeps `input` for the backward pass and sets each channel's mean and 1/√(σ² + ε): the
-    /// batch's (updating the running statistics) when training, else the running ones.
-    func prepareStatistics(_ input: Tensor, training: Bool) {
-        self.input = input
-        let n = input.batch, plane = input.shape[2] * input.shape[3]
-        let m = n * plane
+    /// Sets `mean` and `inverseStd` for `input`: the batch's when training (and moves the running
+    /// statistics towards them), else the running ones.
+    func updateStatistics(_ input: Tensor, context: Context) {
+        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
+        let m = layout.valuesPerChannel
         let x = input.data
-        trainedOnBatch = training
+        let training = context.training
+        fromBatch = training
         if training { batchesTracked[0] += 1 }
         mean.withUnsafeMutableBufferPointer { meanBuffer in
         inverseStd.withUnsafeMutableBufferPointer { inverseStdBuffer in
             let meanOut = meanBuffer.baseAddress!, inverseStdOut = inverseStdBuffer.baseAddress!
-            parallelFor(channels) { _, range in
+            parallelFor(channels, threads: context.threads) { _, range in
                 for c in range {
                     guard training else {
                         meanOut[c] = self.runningMean[c]
                         inverseStdOut[c] = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
                         continue
                     }
-                    // Two passes, rows summed in Float and rows added in Double: exact enough
-                    // for any batch size.
-                    var sum = 0.0
-                    for s in 0..<n { sum += Double(Elementwise.sum(x + (s * self.channels + c) * plane, plane)) }
-                    let mean = Float(sum / Double(m))
-                    var squares = 0.0
-                    for s in 0..<n {
-                        squares += Double(Elementwise.squaredDeviations(x + (s * self.channels + c) * plane, plane, mean: mean))
-                    }
-                    let variance = squares / Double(m)
+                    let (mean, variance) = BatchNormKernel.statistics(channel: c, layout, x: x)
                     meanOut[c] = mean
                     inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
                     let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
@@ -108,64 +140,18 @@ public final class BatchNorm2d: Layer {
         }
     }
 
-    /// output = γ·x̂ + β for the prepared input, then, for a fused block, max(0, ·) and the dropout
-    /// mask (per element, or per image and channel with `dropsWholeChannels`).
-    func normalize(into output: Tensor, rectify: Bool, dropout: DropoutMask?, dropsWholeChannels: Bool) {
-        guard let input else { preconditionFailure("normalize before prepareStatistics") }
-        output.reshape(input.shape)
-        let n = input.batch, plane = input.shape[2] * input.shape[3]
-        let x = input.data, y = output.data
-        parallelFor(channels) { _, range in
-            for c in range {
-                let scale = self.weight.value[c] * self.inverseStd[c]
-                let shift = self.bias.value[c] - self.mean[c] * scale
-                for s in 0..<n {
-                    let row = s * self.channels + c
-                    Elementwise.normalize(x + row * plane, y + row * plane, plane, scale: scale, shift: shift,
-                                          rectify: rectify, dropout: dropout,
-                                          firstUnit: dropsWholeChannels ? row : row * plane, unitIsRow: dropsWholeChannels)
-                }
-            }
-        }
-    }
-
-    /// The backward pass for a gradient g of this layer's output, or, with `output` (a fused
-    /// block's rectified and dropped output), for the gradient of that output: then the gradient
-    /// reaching this layer is g·`factor` where output > 0, else 0 (see `Elementwise.gradientSums`).
-    func backward(_ outputGradient: Tensor, throughOutput output: Tensor?, factor: Float,
-                  needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
-        let n = input.batch, plane = input.shape[2] * input.shape[3]
-        let m = Float(n * plane)
-        let x = input.data, g = outputGradient.data, y = output.map { UnsafePointer($0.data) }
         inputGradient.reshape(input.shape)
-        let dx = inputGradient.data
-        let training = trainedOnBatch
-        parallelFor(channels) { _, range in
+        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
+        let x = input.data, g = outputGradient.data, dx = needsInputGradient ? inputGradient.data : nil
+        parallelFor(channels, threads: context.threads) { _, range in
             for c in range {
-                let mu = self.mean[c], invStd = self.inverseStd[c], gamma = self.weight.value[c]
-                var sumG: Float = 0, sumGX: Float = 0
-                for s in 0..<n {
-                    let row = (s * self.channels + c) * plane
-                    let (rowG, rowGX) = Elementwise.gradientSums(g + row, output: y.map { $0 + row }, factor: factor,
-                                                                 x + row, mean: mu, plane)
-                    sumG += rowG
-                    sumGX += rowGX
-                }
-                self.bias.gradient[c] += sumG
-                self.weight.gradient[c] += sumGX * invStd
-                guard needsInputGradient else { continue }
-                let a = gamma * invStd
-                for s in 0..<n {
-                    let row = (s * self.channels + c) * plane
-                    if training {
-                        Elementwise.normalizationInputGradient(g + row, output: y.map { $0 + row }, factor: factor,
-                                                               x + row, mean: mu, dx + row, plane,
-                                                               a: a, b: a * sumG / m, c: a * sumGX * invStd * invStd / m)
-                    } else {
-                        Elementwise.scaledGradient(g + row, output: y.map { $0 + row }, factor: factor, dx + row, plane, a: a)
-                    }
-                }
+                let (dBeta, dGamma) = BatchNormKernel.backward(
+                    channel: c, layout, g: g, x: x, through: nil, mean: self.mean[c], inverseStd: self.inverseStd[c],
+                    gamma: self.weight.value[c], statisticsFromBatch: self.fromBatch, dx: dx)
+                self.bias.gradient[c] += dBeta
+                self.weight.gradient[c] += dGamma
             }
         }
         return needsInputGradient ? inputGradient : nil

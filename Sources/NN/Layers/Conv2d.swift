@@ -23,8 +23,9 @@ public final class Conv2d: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
-    private var kernels: [Int: Conv2dKernel] = [:]   // one plan per batch size seen
-    private var evaluationKernels: [Int: WinogradConvolution] = [:]   // the same, for `forwardFolded`
+    private var kernels: [Plan: Conv2dKernel] = [:]   // one plan per batch size and thread count seen
+    private var evaluationKernels: [Plan: WinogradConvolution] = [:]   // the same, for `forwardFolded`
+    private struct Plan: Hashable { let batch: Int, threads: Int }
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, padding: Int = 0, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
@@ -58,6 +59,26 @@ public final class Conv2d: Layer {
 
     public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, 1) }
 
+    public var spec: LayerSpec? {
+        LayerSpec(type: "Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
+                  padding: padding, bias: bias != nil)
+    }
+
+    /// PyTorch's default: weights and bias uniform in ±1/√fan_in, fan_in = Cin·k·k (kaiming_uniform with a = √5).
+    public func initialize(using random: inout Random) {
+        let bound = 1 / Float(inChannels * kernelSize * kernelSize).squareRoot()
+        for p in [weight] + (bias.map { [$0] } ?? []) {
+            for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
+        }
+    }
+
+    public func copy() -> Layer {
+        let twin = Conv2d(inChannels, outChannels, kernelSize: kernelSize, padding: padding, bias: bias != nil)
+        twin.weight.value.copy(from: weight.value)
+        if let bias { twin.bias?.value.copy(from: bias.value) }
+        return twin
+    }
+
     public func multiplyAdds(for inputShape: [Int]) -> Int {
         guard let out = try? outputShape(for: inputShape) else { return 0 }
         return out.reduce(1, *) * inChannels * kernelSize * kernelSize
@@ -68,27 +89,29 @@ public final class Conv2d: Layer {
                     height: input.shape[2], width: input.shape[3], kernelSize: kernelSize, padding: padding)
     }
 
-    private func kernel(for input: Tensor) -> Conv2dKernel {
-        if let kernel = kernels[input.batch] { return kernel }
-        let kernel = Conv2dKernel(shape: shape(for: input))
-        kernels[input.batch] = kernel
+    private func kernel(for input: Tensor, threads: Int) -> Conv2dKernel {
+        let plan = Plan(batch: input.batch, threads: threads)
+        if let kernel = kernels[plan] { return kernel }
+        let kernel = Conv2dKernel(shape: shape(for: input), threads: threads)
+        kernels[plan] = kernel
         return kernel
     }
 
     /// Evaluation's plan for larger 3×3 convolutions: Winograd F(2, 3), a third fewer multiply-adds
     /// (see Winograd.swift); nil where the direct kernel is faster.
-    private func evaluationKernel(for input: Tensor) -> WinogradConvolution? {
-        if let kernel = evaluationKernels[input.batch] { return kernel }
+    private func evaluationKernel(for input: Tensor, threads: Int) -> WinogradConvolution? {
+        let plan = Plan(batch: input.batch, threads: threads)
+        if let kernel = evaluationKernels[plan] { return kernel }
         let shape = shape(for: input)
         guard WinogradConvolution.suits(shape) else { return nil }
-        let kernel = WinogradConvolution(shape: shape)
-        evaluationKernels[input.batch] = kernel
+        let kernel = WinogradConvolution(shape: shape, threads: threads)
+        evaluationKernels[plan] = kernel
         return kernel
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         self.input = input
-        let kernel = kernel(for: input)
+        let kernel = kernel(for: input, threads: context.threads)
         output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
         kernel.forward(input: input.data, weight: weight.value.data, bias: bias?.value.data, output: output.data)
         return output
@@ -96,20 +119,20 @@ public final class Conv2d: Layer {
 
     /// Evaluation with a BatchNorm (fixed statistics) and a ReLU folded in: per output channel o,
     /// y = max(0, conv(x, w·scale[o]) + bias·scale[o] + shift[o]), written in one pass (see
-    /// `ConvolutionBlock`). Returns an output the layer owns, like `forward`.
-    func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float]) -> Tensor {
-        self.input = input
+    /// `ConvBlock`). Returns an output the layer owns, like `forward`; keeps nothing for backward.
+    func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float], context: Context) -> Tensor {
+        self.input = nil
         let shape = shape(for: input)
         output.reshape([input.batch, outChannels, shape.outHeight, shape.outWidth])
         let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
-        let winograd = evaluationKernel(for: input)
+        let winograd = evaluationKernel(for: input, threads: context.threads)
         scale.withUnsafeBufferPointer { scale in
             foldedBias.withUnsafeBufferPointer { foldedBias in
                 if let winograd {
                     winograd.forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
                                      output: output.data, scale: scale.baseAddress!, rectify: true)
                 } else {
-                    kernel(for: input).forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                    kernel(for: input, threads: context.threads).forward(input: input.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
                                                output: output.data, scale: scale.baseAddress!, rectify: true)
                 }
             }
@@ -117,9 +140,9 @@ public final class Conv2d: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
-        guard let input else { preconditionFailure("backward before forward") }
-        let kernel = kernel(for: input)
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
+        guard let input else { preconditionFailure("backward without a forward pass that kept its input") }
+        let kernel = kernel(for: input, threads: context.threads)
         kernel.backwardWeights(input: input.data, outputGradient: outputGradient.data,
                                weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
         guard needsInputGradient else { return nil }

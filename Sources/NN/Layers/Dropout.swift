@@ -16,7 +16,7 @@ public final class Dropout: Layer {
     /// The current batch's mask (nil when inactive): one key drawn from the context's generator
     /// per forward pass; each unit's decision is a hash of the key and the unit's index, so the
     /// mask is never stored and the backward pass recomputes it (`DropoutMask`).
-    private(set) var mask: DropoutMask?
+    private var mask: DropoutMask?
 
     public init(_ probability: Float, wholeChannels: Bool = false) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
@@ -25,38 +25,36 @@ public final class Dropout: Layer {
     }
 
     public var description: String { (wholeChannels ? "Dropout2d" : "Dropout") + "(p=\(probability))" }
+    public var spec: LayerSpec? { LayerSpec(type: wholeChannels ? "Dropout2d" : "Dropout", probability: probability) }
+    public func copy() -> Layer { Dropout(probability, wholeChannels: wholeChannels) }
+
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         if wholeChannels { _ = try expectImage(inputShape, channels: nil, description) }
         return inputShape
     }
 
-    /// The mask of a forward pass: a fresh key from `context` when training with p > 0, else nil.
-    func drawMask(_ context: Context) -> DropoutMask? {
-        context.training && probability > 0 ? DropoutMask(key: context.random.next(), probability: probability) : nil
-    }
-
     public func forward(_ input: Tensor, context: Context) -> Tensor {
-        mask = drawMask(context)
+        mask = context.training && probability > 0 ? DropoutMask(key: context.random.next(), probability: probability) : nil
         guard let mask else { return input }
         output.reshape(input.shape)
-        apply(mask, input, output)
+        apply(mask, input, output, threads: context.threads)
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let mask else { return outputGradient }
         inputGradient.reshape(outputGradient.shape)
-        apply(mask, outputGradient, inputGradient)
+        apply(mask, outputGradient, inputGradient, threads: context.threads)
         return inputGradient
     }
 
     /// y = x·mask: forward on the input, backward on the gradient.
-    private func apply(_ mask: DropoutMask, _ source: Tensor, _ destination: Tensor) {
+    private func apply(_ mask: DropoutMask, _ source: Tensor, _ destination: Tensor, threads: Int) {
         let x = source.data, y = destination.data
         if wholeChannels {
             let units = source.shape[0] * source.shape[1], unitSize = source.count / max(units, 1)
-            parallelFor(units, minimumPerThread: max(1, 1 << 14 / max(unitSize, 1))) { _, range in
+            parallelFor(units, threads: threads, minimumPerThread: max(1, 1 << 14 / max(unitSize, 1))) { _, range in
                 for u in range {
                     let factor = mask.factor(u)
                     for i in (u * unitSize)..<((u + 1) * unitSize) { y[i] = x[i] * factor }
@@ -64,7 +62,7 @@ public final class Dropout: Layer {
             }
         } else {
             let count = source.count
-            parallelFor((count + 1023) / 1024, minimumPerThread: 16) { _, range in
+            parallelFor((count + 1023) / 1024, threads: threads, minimumPerThread: 16) { _, range in
                 let start = range.lowerBound * 1024, end = min(count, range.upperBound * 1024)
                 Elementwise.dropout(x + start, y + start, end - start, mask: mask, firstUnit: start)
             }

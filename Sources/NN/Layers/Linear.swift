@@ -39,13 +39,32 @@ public final class Linear: Layer {
 
     public func multiplyAdds(for inputShape: [Int]) -> Int { inFeatures * outFeatures }
 
+    public var spec: LayerSpec? {
+        LayerSpec(type: "Linear", inChannels: inFeatures, outChannels: outFeatures, bias: bias != nil)
+    }
+
+    /// PyTorch's default: weights and bias uniform in ±1/√in.
+    public func initialize(using random: inout Random) {
+        let bound = 1 / Float(inFeatures).squareRoot()
+        for p in [weight] + (bias.map { [$0] } ?? []) {
+            for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
+        }
+    }
+
+    public func copy() -> Layer {
+        let twin = Linear(inFeatures, outFeatures, bias: bias != nil)
+        twin.weight.value.copy(from: weight.value)
+        if let bias { twin.bias?.value.copy(from: bias.value) }
+        return twin
+    }
+
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         self.input = input
         let n = input.batch
         output.reshape([n, outFeatures])
         let x = input.data, w = weight.value.data, y = output.data
         let b = bias?.value.data
-        parallelFor(n, minimumPerThread: 32) { _, range in
+        parallelFor(n, threads: context.threads, minimumPerThread: 32) { _, range in
             for s in range {
                 for o in 0..<self.outFeatures {
                     var sum: Float = b?[o] ?? 0
@@ -57,7 +76,7 @@ public final class Linear: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
         let n = input.batch
         let x = input.data, g = outputGradient.data, dw = weight.gradient.data

@@ -11,6 +11,8 @@ public final class LogSoftmax: Layer {
 
     public init() {}
     public var description: String { "LogSoftmax(dim=1)" }
+    public var spec: LayerSpec? { LayerSpec(type: "LogSoftmax") }
+    public func copy() -> Layer { LogSoftmax() }
     public func outputShape(for inputShape: [Int]) throws -> [Int] { [inputShape.reduce(1, *)] }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
@@ -29,7 +31,7 @@ public final class LogSoftmax: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         inputGradient.reshape(inputShape)
         let n = output.shape[0], k = output.shape[1]
@@ -46,14 +48,16 @@ public final class LogSoftmax: Layer {
 /// The negative log-likelihood of the true classes, averaged over the batch, as `F.nll_loss`:
 /// L = −(1/N)·Σ_n logp[n, label_n]. Its gradient is −1/N at each true class and 0 elsewhere.
 public enum NLLLoss {
-    /// Returns the mean loss and writes ∂L/∂logp into `gradient` (reshaped to match).
-    public static func evaluate(logProbabilities: Tensor, labels: UnsafePointer<Int32>, gradient: Tensor?) -> Float {
+    /// Returns the mean loss and writes ∂L/∂logp into `gradient` (reshaped to match); `labels`
+    /// holds one class per row of `logProbabilities`.
+    public static func evaluate(logProbabilities: Tensor, labels: ArraySlice<Int>, gradient: Tensor?) -> Float {
         let n = logProbabilities.shape[0], k = logProbabilities.shape[1]
+        precondition(labels.count == n, "one label per example")
         gradient?.reshape([n, k])
         gradient?.fill(0)
         var total: Double = 0
         for s in 0..<n {
-            let label = Int(labels[s])
+            let label = labels[labels.startIndex + s]
             total -= Double(logProbabilities[s * k + label])
             gradient?[s * k + label] = -1 / Float(n)
         }

@@ -18,6 +18,8 @@ public final class MaxPool2d: Layer {
     }
 
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(kernelSize))" }
+    public var spec: LayerSpec? { LayerSpec(type: "MaxPool2d", kernelSize: kernelSize) }
+    public func copy() -> Layer { MaxPool2d(kernelSize) }
     public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -33,7 +35,7 @@ public final class MaxPool2d: Layer {
         let x = input.data, y = output.data
         argmax.withUnsafeMutableBufferPointer { indices in
             let where_ = indices.baseAddress!
-            parallelFor(planes, minimumPerThread: 16) { _, range in
+            parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
                 if k == 2 {
                     for p in range { Self.pool2x2(x + p * h * w, width: w, rows: oh, columns: ow,
                                                   y + p * oh * ow, where_ + p * oh * ow) }
@@ -83,7 +85,7 @@ public final class MaxPool2d: Layer {
         }
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         inputGradient.reshape(inputShape)
         inputGradient.fill(0)
@@ -92,7 +94,7 @@ public final class MaxPool2d: Layer {
         let g = outputGradient.data, dx = inputGradient.data
         argmax.withUnsafeBufferPointer { indices in
             let where_ = indices.baseAddress!
-            parallelFor(planes, minimumPerThread: 16) { _, range in
+            parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
                 for p in range {
                     for o in 0..<outPlane {
                         dx[p * h * w + Int(where_[p * outPlane + o])] += g[p * outPlane + o]

@@ -13,6 +13,8 @@ public final class AvgPool2d: Layer {
     }
 
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(kernelSize))" }
+    public var spec: LayerSpec? { LayerSpec(type: "AvgPool2d", kernelSize: kernelSize) }
+    public func copy() -> Layer { AvgPool2d(kernelSize) }
     public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (kernelSize, kernelSize) }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -37,7 +39,7 @@ public final class AvgPool2d: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         inputGradient.reshape(inputShape)
         inputGradient.fill(0)
@@ -66,6 +68,8 @@ public final class GlobalAvgPool2d: Layer {
 
     public init() {}
     public var description: String { "AdaptiveAvgPool2d(output_size=1)" }
+    public var spec: LayerSpec? { LayerSpec(type: "AdaptiveAvgPool2d") }
+    public func copy() -> Layer { GlobalAvgPool2d() }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (c, _, _) = try expectImage(inputShape, channels: nil, description)
@@ -91,7 +95,7 @@ public final class GlobalAvgPool2d: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         inputGradient.reshape(inputShape)
         let planes = inputShape[0] * inputShape[1], area = inputShape[2] * inputShape[3]
@@ -110,6 +114,8 @@ public final class Flatten: Layer {
     private var inputShape: [Int] = []
     public init() {}
     public var description: String { "Flatten()" }
+    public var spec: LayerSpec? { LayerSpec(type: "Flatten") }
+    public func copy() -> Layer { Flatten() }
     public func outputShape(for inputShape: [Int]) throws -> [Int] { [inputShape.reduce(1, *)] }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
@@ -117,7 +123,7 @@ public final class Flatten: Layer {
         return Tensor(viewing: input, shape: [input.batch, input.perExample])
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         needsInputGradient ? Tensor(viewing: outputGradient, shape: inputShape) : nil
     }
 }

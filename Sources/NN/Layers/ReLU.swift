@@ -1,4 +1,3 @@
-import Foundation
 import Kernels
 
 /// The rectifier, as PyTorch's `nn.ReLU`: y = max(0, x), any shape.
@@ -10,48 +9,27 @@ public final class ReLU: Layer {
 
     public init() {}
     public var description: String { "ReLU()" }
+    public var spec: LayerSpec? { LayerSpec(type: "ReLU") }
+    public func copy() -> Layer { ReLU() }
     public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         output.reshape(input.shape)
         let x = input.data, y = output.data
-        parallelFor(input.count, minimumPerThread: 1 << 16) { _, range in
+        parallelFor(input.count, threads: context.threads, minimumPerThread: 1 << 16) { _, range in
             for i in range { y[i] = max(x[i], 0) }
         }
         return output
     }
 
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         inputGradient.reshape(output.shape)
         let y = output.data, g = outputGradient.data, dx = inputGradient.data
-        parallelFor(output.count, minimumPerThread: 1 << 16) { _, range in
+        parallelFor(output.count, threads: context.threads, minimumPerThread: 1 << 16) { _, range in
             for i in range { dx[i] = y[i] > 0 ? g[i] : 0 }
         }
         return inputGradient
     }
 }
 
-/// The logistic sigmoid, as PyTorch's `nn.Sigmoid`: y = 1/(1 + e^(−x)), any shape.
-/// Backward: ∂L/∂x = ∂L/∂y · y·(1 − y), the factor the course writes as a_h·(1 − a_h).
-public final class Sigmoid: Layer {
-    private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
-
-    public init() {}
-    public var description: String { "Sigmoid()" }
-    public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
-
-    public func forward(_ input: Tensor, context: Context) -> Tensor {
-        output.reshape(input.shape)
-        for i in 0..<input.count { output[i] = 1 / (1 + expf(-input[i])) }
-        return output
-    }
-
-    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
-        guard needsInputGradient else { return nil }
-        inputGradient.reshape(output.shape)
-        for i in 0..<output.count { inputGradient[i] = outputGradient[i] * output[i] * (1 - output[i]) }
-        return inputGradient
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// A line chart: named series of (x, y) points, axes with round ticks, a legend, optional
 /// logarithmic y and horizontal reference lines (such as the 99.4% target).

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// An sRGB colour.
 public struct Color: Equatable, Sendable {

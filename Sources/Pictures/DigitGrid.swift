@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// A grid of small grey images with a caption under each (e.g. misclassified digits labelled
 /// "7 → 2", true → predicted), as PNG and as SVG (which embeds each image as a PNG).
@@ -43,12 +44,12 @@ public struct DigitGrid {
     public func svg() -> String {
         var body = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n"
         body += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        body += "<text x=\"\(width / 2)\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">\(escape(title))</text>\n"
+        body += "<text x=\"\(width / 2)\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">\(xmlEscaped(title))</text>\n"
         for (index, image) in images.enumerated() {
             let (x, y) = origin(index)
             let png = PNGEncoder.encode(width: imageWidth, height: imageHeight, colorType: .gray, pixels: image)
             body += "<image x=\"\(x)\" y=\"\(y)\" width=\"\(imageWidth * scale)\" height=\"\(imageHeight * scale)\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(Data(png).base64EncodedString())\"/>\n"
-            body += "<text x=\"\(x + imageWidth * scale / 2)\" y=\"\(y + imageHeight * scale + 16)\" text-anchor=\"middle\" font-size=\"13\">\(escape(captions[index]))</text>\n"
+            body += "<text x=\"\(x + imageWidth * scale / 2)\" y=\"\(y + imageHeight * scale + 16)\" text-anchor=\"middle\" font-size=\"13\">\(xmlEscaped(captions[index]))</text>\n"
         }
         return body + "</svg>\n"
     }

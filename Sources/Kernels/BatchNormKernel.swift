@@ -1,0 +1,230 @@
+// The loops of batch normalisation, in SIMD16, one channel at a time (the layers spread the
+// channels over threads). Activations are (N, C, H, W): channel c of image s is the row of
+// `plane` = H·W values starting at (s·C + c)·plane. The math, and why each term is there, is
+// above `BatchNorm2d` (NN/Layers/BatchNorm2d.swift).
+//
+// `ConvBlock` (NN/Layers/ConvBlock.swift) runs BatchNorm → ReLU → Dropout as one sweep, so the
+// loops below optionally take the two after BatchNorm along:
+//   forward:  y = max(0, x·scale + shift) · mask      (`rectify`, `dropout`)
+//   backward: the gradient reaching BatchNorm's output is g′ = g·k where y > 0 and 0 elsewhere,
+//             since y > 0 exactly where ReLU passed and dropout kept (k = 1/(1 − p), or 1). So
+//             neither ReLU's output nor the mask is stored: `through` is the block's output y.
+// Without them (`rectify: false`, `dropout: nil`, `through: nil`) they are plain BatchNorm.
+
+public enum BatchNormKernel {
+    /// Where a channel's rows lie in an (N, C, H, W) tensor.
+    public struct Layout: Sendable {
+        public let images: Int
+        public let channels: Int
+        public let plane: Int
+        public init(images: Int, channels: Int, plane: Int) {
+            self.images = images; self.channels = channels; self.plane = plane
+        }
+        /// The first value of channel c of image s.
+        @inline(__always) func row(_ s: Int, _ c: Int) -> Int { (s * channels + c) * plane }
+        /// Values per channel over the batch: M = N·H·W.
+        public var valuesPerChannel: Int { images * plane }
+    }
+
+    /// Channel c's batch mean and biased variance. Two passes, rows summed in Float and rows added
+    /// in Double: exact enough for any batch size.
+    public static func statistics(channel c: Int, _ layout: Layout, x: UnsafePointer<Float>) -> (mean: Float, variance: Double) {
+        let m = Double(layout.valuesPerChannel)
+        var sum = 0.0
+        for s in 0..<layout.images { sum += Double(Self.sum(x + layout.row(s, c), layout.plane)) }
+        let mean = Float(sum / m)
+        var squares = 0.0
+        for s in 0..<layout.images {
+            squares += Double(squaredDeviations(x + layout.row(s, c), layout.plane, mean: mean))
+        }
+        return (mean, squares / m)
+    }
+
+    /// Channel c's forward pass: y = x·scale + shift, then (`rectify`) max(0, ·) and (`dropout`)
+    /// the mask, per element or, with `dropsWholeChannels`, per image and channel.
+    public static func normalize(channel c: Int, _ layout: Layout, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                 scale: Float, shift: Float, rectify: Bool = false, dropout: DropoutMask? = nil,
+                                 dropsWholeChannels: Bool = false) {
+        for s in 0..<layout.images {
+            let row = layout.row(s, c)
+            normalize(x + row, y + row, layout.plane, scale: scale, shift: shift, rectify: rectify, dropout: dropout,
+                      firstUnit: dropsWholeChannels ? s * layout.channels + c : row, unitIsRow: dropsWholeChannels)
+        }
+    }
+
+    /// Channel c's backward pass: returns (∂L/∂β, ∂L/∂γ) = (Σ g′, Σ g′·x̂) and, when `dx` is
+    /// given, writes ∂L/∂x (with the batch terms when the statistics came from the batch).
+    /// g′ = g, or through a fused block's output y, g·keptScale where y > 0.
+    public static func backward(channel c: Int, _ layout: Layout, g: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                through y: UnsafePointer<Float>?, keptScale: Float = 1,
+                                mean: Float, inverseStd: Float, gamma: Float, statisticsFromBatch: Bool,
+                                dx: UnsafeMutablePointer<Float>?) -> (beta: Float, gamma: Float) {
+        let plane = layout.plane, m = Float(layout.valuesPerChannel)
+        var sumG: Float = 0, sumGX: Float = 0   // Σ g′ and Σ g′·(x − μ)
+        for s in 0..<layout.images {
+            let row = layout.row(s, c)
+            let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
+                                             mean: mean, plane)
+            sumG += rowG
+            sumGX += rowGX
+        }
+        if let dx {
+            let slope = gamma * inverseStd
+            for s in 0..<layout.images {
+                let row = layout.row(s, c)
+                if statisticsFromBatch {
+                    inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
+                                  dx + row, plane, slope: slope, throughMean: slope * sumG / m,
+                                  throughVariance: slope * sumGX * inverseStd * inverseStd / m)
+                } else {
+                    fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
+                                                 plane, slope: slope)
+                }
+            }
+        }
+        return (sumG, sumGX * inverseStd)
+    }
+
+    /// Σ x[i] for i < count.
+    static func sum(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
+        var a = SIMD16<Float>(), b = SIMD16<Float>()
+        var i = 0
+        while i + 32 <= count { a += load(x, i); b += load(x, i + 16); i += 32 }
+        var total = (a + b).sum()
+        while i < count { total += x[i]; i += 1 }
+        return total
+    }
+
+    /// Σ (x[i] − mean)² for i < count.
+    static func squaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, mean: Float) -> Float {
+        let m = SIMD16<Float>(repeating: mean)
+        var a = SIMD16<Float>(), b = SIMD16<Float>()
+        var i = 0
+        while i + 32 <= count {
+            let d0 = load(x, i) - m, d1 = load(x, i + 16) - m
+            a.addProduct(d0, d0); b.addProduct(d1, d1); i += 32
+        }
+        var total = (a + b).sum()
+        while i < count { let d = x[i] - mean; total += d * d; i += 1 }
+        return total
+    }
+
+    /// y = x·scale + shift (that is γ·x̂ + β, with scale = γ/√(σ² + ε) and shift = β − μ·scale);
+    /// then, for a fused block, max(0, ·) (`rectify`) and times the dropout mask's factor of unit
+    /// `firstUnit` + i (element-wise) or of the whole row (`unitIsRow`, Dropout2d).
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int,
+                                 scale: Float, shift: Float, rectify: Bool, dropout: DropoutMask?,
+                                 firstUnit: Int, unitIsRow: Bool) {
+        let a = SIMD16<Float>(repeating: scale), b = SIMD16<Float>(repeating: shift)
+        var i = 0
+        if let mask = dropout, unitIsRow {
+            let factor = mask.factor(firstUnit), f = SIMD16<Float>(repeating: factor)
+            while i + 16 <= count {
+                var v = load(x, i) * a + b
+                if rectify { v = rectified(v) }
+                store(v * f, y, i)
+                i += 16
+            }
+            while i < count {
+                var v = x[i] * scale + shift
+                if rectify { v = max(v, 0) }
+                y[i] = v * factor
+                i += 1
+            }
+        } else if let mask = dropout {
+            let keptScale = SIMD16<Float>(repeating: mask.scale)
+            while i + 16 <= count {
+                var v = load(x, i) * a + b
+                if rectify { v = rectified(v) }
+                store(select(v * keptScale, mask.keptLanes(firstUnit + i)), y, i)
+                i += 16
+            }
+            while i < count {
+                var v = x[i] * scale + shift
+                if rectify { v = max(v, 0) }
+                y[i] = v * mask.factor(firstUnit + i)
+                i += 1
+            }
+        } else {
+            while i + 16 <= count {
+                var v = load(x, i) * a + b
+                if rectify { v = rectified(v) }
+                store(v, y, i)
+                i += 16
+            }
+            while i < count {
+                var v = x[i] * scale + shift
+                if rectify { v = max(v, 0) }
+                y[i] = v
+                i += 1
+            }
+        }
+    }
+
+    /// (Σ g′, Σ g′·(x − mean)) over the row: what ∂L/∂β and ∂L/∂γ sum, and what the input
+    /// gradient's two batch terms need. g′ = g, or through a fused block's output y: g·keptScale
+    /// where y > 0, else 0.
+    static func gradientSums(_ g: UnsafePointer<Float>, through output: UnsafePointer<Float>?, keptScale: Float,
+                                    _ x: UnsafePointer<Float>, mean: Float, _ count: Int) -> (Float, Float) {
+        let k = SIMD16<Float>(repeating: keptScale), m = SIMD16<Float>(repeating: mean)
+        var sumG = SIMD16<Float>(), sumGX = SIMD16<Float>()
+        var i = 0
+        var tailG: Float = 0, tailGX: Float = 0
+        if let y = output {
+            while i + 16 <= count {
+                let gi = select(load(g, i) * k, positiveLanes(load(y, i)))
+                sumG += gi; sumGX.addProduct(gi, load(x, i) - m); i += 16
+            }
+            while i < count { let gi = y[i] > 0 ? g[i] * keptScale : 0; tailG += gi; tailGX += gi * (x[i] - mean); i += 1 }
+        } else {
+            while i + 16 <= count {
+                let gi = load(g, i)
+                sumG += gi; sumGX.addProduct(gi, load(x, i) - m); i += 16
+            }
+            while i < count { tailG += g[i]; tailGX += g[i] * (x[i] - mean); i += 1 }
+        }
+        return (sumG.sum() + tailG, sumGX.sum() + tailGX)
+    }
+
+    /// The input gradient when the statistics came from the batch (training), g′ as in `gradientSums`:
+    ///   dx = slope·g′ − throughMean − throughVariance·(x − mean)
+    /// with slope = γ/√(σ² + ε), throughMean = slope·Σg′/M, throughVariance = slope·Σg′·(x − μ)/(M·(σ² + ε)).
+    static func inputGradient(_ g: UnsafePointer<Float>, through output: UnsafePointer<Float>?, keptScale: Float,
+                                     _ x: UnsafePointer<Float>, mean: Float, _ dx: UnsafeMutablePointer<Float>, _ count: Int,
+                                     slope: Float, throughMean: Float, throughVariance: Float) {
+        let k = SIMD16<Float>(repeating: keptScale), m = SIMD16<Float>(repeating: mean)
+        let a = SIMD16<Float>(repeating: slope), b = SIMD16<Float>(repeating: throughMean)
+        let c = SIMD16<Float>(repeating: throughVariance)
+        var i = 0
+        if let y = output {
+            while i + 16 <= count {
+                let gi = select(load(g, i) * k, positiveLanes(load(y, i)))
+                store(a * gi - b - c * (load(x, i) - m), dx, i); i += 16
+            }
+            while i < count {
+                let gi = y[i] > 0 ? g[i] * keptScale : 0
+                dx[i] = slope * gi - throughMean - throughVariance * (x[i] - mean); i += 1
+            }
+        } else {
+            while i + 16 <= count {
+                store(a * load(g, i) - b - c * (load(x, i) - m), dx, i); i += 16
+            }
+            while i < count { dx[i] = slope * g[i] - throughMean - throughVariance * (x[i] - mean); i += 1 }
+        }
+    }
+
+    /// The input gradient when the statistics were fixed (evaluation): dx = slope·g′, g′ as in `gradientSums`.
+    static func fixedStatisticsInputGradient(_ g: UnsafePointer<Float>, through output: UnsafePointer<Float>?,
+                                                    keptScale: Float, _ dx: UnsafeMutablePointer<Float>, _ count: Int,
+                                                    slope: Float) {
+        let k = SIMD16<Float>(repeating: keptScale * slope)
+        var i = 0
+        if let y = output {
+            while i + 16 <= count { store(select(load(g, i) * k, positiveLanes(load(y, i))), dx, i); i += 16 }
+            while i < count { dx[i] = y[i] > 0 ? g[i] * keptScale * slope : 0; i += 1 }
+        } else {
+            while i + 16 <= count { store(load(g, i) * k, dx, i); i += 16 }
+            while i < count { dx[i] = g[i] * keptScale * slope; i += 1 }
+        }
+    }
+}

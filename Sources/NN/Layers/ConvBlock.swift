@@ -1,0 +1,119 @@
+import Kernels
+
+/// Conv2d → BatchNorm2d → ReLU (→ Dropout or Dropout2d): the course's block, run as one layer.
+/// PyTorch sees its parts, three or four modules in a row of an `nn.Sequential`, named "0" … "3"
+/// here and numbered on by the Sequential the block stands in; their parameters and running
+/// statistics are the parts' own, so checkpoints are those of the four layers.
+///
+/// Shapes: (N, Cin, H, W) → (N, Cout, H′, W′), as the convolution.
+///
+/// Forward, training:  z = conv(x);  y = max(0, γ·ẑ + β) · mask   (ẑ: z normalised with the batch's
+///                     statistics, as `BatchNorm2d`; mask ∈ {0, 1/(1 − p)}, as `Dropout`)
+///   The convolution writes z; then one sweep over z computes the statistics (two passes per
+///   channel) and one writes y: BatchNorm, ReLU and dropout cost one pass instead of three.
+/// Forward, evaluating: BatchNorm is a fixed affine map per channel, so it is folded into the
+/// convolution, which writes y = max(0, conv(x, w·scale) + bias·scale + shift) directly:
+///   scale = γ/√(running_var + ε),  shift = β − running_mean·scale   (dropout does nothing)
+///   (unless the context says a backward pass will follow, then it runs as in training, with
+///   fixed statistics).
+/// Backward: with g = ∂L/∂y, the gradient reaching BatchNorm's output is g′ = g·k where y > 0 and
+///   0 elsewhere, because y > 0 exactly where ReLU passed and dropout kept (k = 1/(1 − p), or 1):
+///   so neither ReLU's output nor the mask is stored. BatchNorm's backward (see `BatchNorm2d`)
+///   runs on g′ as it is read, giving ∂L/∂γ, ∂L/∂β and ∂L/∂z; then the convolution's backward
+///   gives ∂L/∂w and ∂L/∂x.
+///
+/// The results equal the four layers run one after another (the tests compare: bit for bit when
+/// training, to rounding when folded).
+public final class ConvBlock: Layer {
+    public let convolution: Conv2d
+    public let normalization: BatchNorm2d
+    public let rectifier = ReLU()
+    public let dropout: Dropout?
+
+    private let output = Tensor(shape: [0])
+    private let normalizationGradient = Tensor(shape: [0])
+    private var convolutionOutput: Tensor?      // z, kept for backward (nil after a folded pass)
+    private var mask: DropoutMask?
+
+    /// The block of a convolution from `input` to `output` channels, without bias (BatchNorm's β
+    /// takes its place), and dropout `dropout` (none when 0) after the ReLU.
+    public convenience init(_ input: Int, _ output: Int, kernelSize: Int = 3, padding: Int = 0, bias: Bool = false,
+                            dropout: Float = 0, dropsWholeChannels: Bool = false) {
+        self.init(Conv2d(input, output, kernelSize: kernelSize, padding: padding, bias: bias), BatchNorm2d(output),
+                  dropout: dropout > 0 ? Dropout(dropout, wholeChannels: dropsWholeChannels) : nil)
+    }
+
+    /// The block of these layers (the normalisation must have the convolution's output channels).
+    public init(_ convolution: Conv2d, _ normalization: BatchNorm2d, dropout: Dropout?) {
+        precondition(normalization.channels == convolution.outChannels, "BatchNorm2d channels must match the convolution's")
+        self.convolution = convolution
+        self.normalization = normalization
+        self.dropout = dropout
+    }
+
+    public var parts: [(name: String, layer: Layer)] {
+        let layers: [Layer] = [convolution, normalization, rectifier] + (dropout.map { [$0] } ?? [])
+        return layers.enumerated().map { (String($0.offset), $0.element) }
+    }
+
+    public var description: String { parts.map(\.layer.description).joined(separator: " → ") }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try parts.reduce(inputShape) { try $1.layer.outputShape(for: $0) }
+    }
+
+    public func multiplyAdds(for inputShape: [Int]) -> Int { convolution.multiplyAdds(for: inputShape) }
+
+    public func copy() -> Layer {
+        ConvBlock(convolution.copy() as! Conv2d, normalization.copy() as! BatchNorm2d,
+                  dropout: dropout.map { Dropout($0.probability, wholeChannels: $0.wholeChannels) })
+    }
+
+    public func forward(_ input: Tensor, context: Context) -> Tensor {
+        guard context.training || context.needsBackward else {
+            convolutionOutput = nil
+            mask = nil
+            let norm = normalization
+            let scale = (0..<norm.channels).map { norm.weight.value[$0] / (norm.runningVariance[$0] + norm.epsilon).squareRoot() }
+            let shift = (0..<norm.channels).map { norm.bias.value[$0] - norm.runningMean[$0] * scale[$0] }
+            return convolution.forwardFolded(input, scale: scale, shift: shift, context: context)
+        }
+        let z = convolution.forward(input, context: context)
+        convolutionOutput = z
+        normalization.updateStatistics(z, context: context)
+        let dropout = context.training ? dropout : nil
+        mask = dropout.flatMap { $0.probability > 0 ? DropoutMask(key: context.random.next(), probability: $0.probability) : nil }
+        output.reshape(z.shape)
+        let layout = BatchNormKernel.Layout(images: z.batch, channels: normalization.channels, plane: z.shape[2] * z.shape[3])
+        let x = z.data, y = output.data, mask = mask, wholeChannels = dropout?.wholeChannels ?? false
+        parallelFor(normalization.channels, threads: context.threads) { _, range in
+            for c in range {
+                let (scale, shift) = self.normalization.affine(c)
+                BatchNormKernel.normalize(channel: c, layout, x: x, y: y, scale: scale, shift: shift, rectify: true,
+                                          dropout: mask, dropsWholeChannels: wholeChannels)
+            }
+        }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
+        guard let z = convolutionOutput else {
+            preconditionFailure("ConvBlock.backward after an evaluation pass that kept nothing: evaluate with Context(needsBackward: true)")
+        }
+        let norm = normalization
+        normalizationGradient.reshape(z.shape)
+        let layout = BatchNormKernel.Layout(images: z.batch, channels: norm.channels, plane: z.shape[2] * z.shape[3])
+        let g = outputGradient.data, x = z.data, y = UnsafePointer(output.data), dz = normalizationGradient.data
+        let keptScale = mask?.scale ?? 1
+        parallelFor(norm.channels, threads: context.threads) { _, range in
+            for c in range {
+                let (dBeta, dGamma) = BatchNormKernel.backward(
+                    channel: c, layout, g: g, x: x, through: y, keptScale: keptScale, mean: norm.mean[c],
+                    inverseStd: norm.inverseStd[c], gamma: norm.weight.value[c], statisticsFromBatch: norm.fromBatch, dx: dz)
+                norm.bias.gradient[c] += dBeta
+                norm.weight.gradient[c] += dGamma
+            }
+        }
+        return convolution.backward(normalizationGradient, context: context, needsInputGradient: needsInputGradient)
+    }
+}
