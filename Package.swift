@@ -15,10 +15,15 @@ let package = Package(
         .executable(name: "backprop", targets: ["backprop"]),
         .library(name: "Sheet", targets: ["Sheet"]),
         .library(name: "NN", targets: ["NN"]),
+        // For Fuzz/, which fuzzes the readers of these.
+        .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): deflate for PNG and xlsx, inflate for gzip.
@@ -31,8 +36,10 @@ let package = Package(
         .target(name: "NN", dependencies: ["Kernels", "Formats"], swiftSettings: fast),
         // The training loop, evaluation, runs and their files, results reports, benchmarks.
         .target(name: "Training", dependencies: ["NN", "Data", "Formats", "Pictures", "Kernels"], swiftSettings: fast),
-        // IDX files, the MNIST fetch, augmentation and batching.
-        .target(name: "Data", dependencies: ["NN", "Kernels", "Formats", "ZIPFoundation"], swiftSettings: fast),
+        // IDX files, the MNIST fetch (SHA-256 and MD5 from swift-crypto), the pickle reader,
+        // augmentation and batching.
+        .target(name: "Data", dependencies: ["NN", "Kernels", "Formats", "ZIPFoundation",
+                                             .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fast),
         // Files in and out: safetensors, PNG and PGM, gzip and zlib, the xlsx writer, atomic writes;
         // how numbers are written for people.
         .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"]),
@@ -48,7 +55,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures"]),
-        .testTarget(name: "CLITests", dependencies: ["Formats"]),
+        .testTarget(name: "CLITests", dependencies: ["Formats", "Data"]),
     ],
     swiftLanguageModes: [.v5]
 )

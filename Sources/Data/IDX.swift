@@ -13,18 +13,25 @@ public struct DataError: Error, CustomStringConvertible {
 public enum IDX {
     public static let imagesMagic: UInt32 = 2051
     public static let labelsMagic: UInt32 = 2049
-    /// Larger files than this are refused before anything is allocated for them.
-    public static let maximumBytes = 1 << 30
+    /// The most bytes a file may hold, and expand to when gzipped (256 MiB: five times MNIST's
+    /// training images); larger ones are refused as they are read.
+    public static let maximumBytes = 1 << 28
 
     /// Reads an images file: (count, rows, columns, pixels as count·rows·columns bytes).
     public static func readImages(at path: String) throws -> (count: Int, rows: Int, columns: Int, pixels: [UInt8]) {
-        var bytes = try readMaybeGzipped(path)
+        try images(from: try readMaybeGzipped(path), source: path)
+    }
+
+    /// An images file's contents (already gunzipped); `source` names it in errors.
+    public static func images(from file: [UInt8], source path: String) throws -> (count: Int, rows: Int, columns: Int, pixels: [UInt8]) {
+        var bytes = file
         guard bytes.count >= 16 else { throw DataError("\(path): \(bytes.count) bytes is too short for an IDX images header (16 bytes)") }
         let magic = bigEndian(bytes, 0)
         guard magic == imagesMagic else {
             throw DataError("\(path): magic number \(magic), expected \(imagesMagic) for an IDX images file")
         }
         let count = Int(bigEndian(bytes, 4)), rows = Int(bigEndian(bytes, 8)), columns = Int(bigEndian(bytes, 12))
+        // Each is below 2³², so 16 + count·rows·columns cannot overflow once rows and columns are checked.
         guard rows > 0 && rows <= 1024 && columns > 0 && columns <= 1024 else {
             throw DataError("\(path): images of \(rows)×\(columns) pixels, expected sizes from 1 to 1024")
         }
@@ -40,7 +47,11 @@ public enum IDX {
 
     /// Reads a labels file; every label must be a digit class 0…9.
     public static func readLabels(at path: String, classes: Int = 10) throws -> [UInt8] {
-        let bytes = try readMaybeGzipped(path)
+        try labels(from: try readMaybeGzipped(path), source: path, classes: classes)
+    }
+
+    /// A labels file's contents (already gunzipped); `source` names it in errors.
+    public static func labels(from bytes: [UInt8], source path: String, classes: Int = 10) throws -> [UInt8] {
         guard bytes.count >= 8 else { throw DataError("\(path): \(bytes.count) bytes is too short for an IDX labels header (8 bytes)") }
         let magic = bigEndian(bytes, 0)
         guard magic == labelsMagic else {
@@ -73,28 +84,16 @@ public enum IDX {
         return out + labels
     }
 
+    /// The file's bytes, gunzipped when they are gzip (told by the first two bytes). Both the file
+    /// and what it expands to are limited to `maximumBytes`.
     static func readMaybeGzipped(_ path: String) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DataError("\(path): cannot be read (missing or not permitted)")
-        }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()).map(Int.init) ?? 0
-        guard size <= maximumBytes else { throw DataError("\(path): \(size) bytes is larger than any IDX file we read (\(maximumBytes))") }
-        try? handle.seek(toOffset: 0)
-        // Read straight into the one array we keep (no Data in between): the training set is
-        // 47 MB, and every extra copy is peak memory.
-        let descriptor = handle.fileDescriptor
-        var failed = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            initialized = 0
-            while initialized < size {
-                let got = read(descriptor, buffer.baseAddress! + initialized, size - initialized)
-                if got < 0 && errno == EINTR { continue }
-                if got <= 0 { failed = got < 0; break }
-                initialized += got
-            }
-        }
-        if failed { throw DataError("\(path): cannot be read (\(String(cString: strerror(errno))))") }
+        let bytes: [UInt8]
+        do { bytes = try BoundedFile.read(path, limit: maximumBytes) } catch { throw DataError("\(error)") }
+        return try gunzippedIfNeeded(bytes, source: path)
+    }
+
+    /// `bytes` gunzipped when they start as gzip does, else as they are.
+    public static func gunzippedIfNeeded(_ bytes: [UInt8], source path: String) throws -> [UInt8] {
         guard Zlib.isGzip(bytes) else { return bytes }
         do { return try Zlib.gunzip(bytes, limit: maximumBytes) }
         catch { throw DataError("\(path): \(error)") }

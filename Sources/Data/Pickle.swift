@@ -1,8 +1,11 @@
 /// A small, safe reader for the one kind of Python pickle MNIST ships in: protocol 2, written by
 /// Python 2, holding tuples of numpy arrays. It runs the pickle's stack machine over the opcodes
 /// such files use and builds values from them; it never calls anything. `numpy` arrays come out as
-/// their shape, dtype and the location of their raw bytes (not copied).
+/// their shape, dtype and the location of their raw bytes (not copied). At most
+/// `maximumContainers` tuples and lists are built (MNIST's pickle has a few dozen): a pickle
+/// nesting millions of them would otherwise overflow the stack when they are freed.
 public enum Pickle {
+    public static let maximumContainers = 10_000
     public struct NumpyArray: Equatable {
         public var shape: [Int]
         /// numpy's type code, e.g. "f4" (float32) or "i8" (int64); byte order is '<' (checked).
@@ -31,6 +34,7 @@ public enum Pickle {
         var stack: [Value] = []
         var memo: [Int: Value] = [:]
         var position = 0
+        var containers = 0
         func fail(_ why: String) -> DataError { DataError("\(source): unreadable pickle (\(why) at byte \(position))") }
         func byte() throws -> UInt8 {
             guard position < data.count else { throw fail("unexpected end") }
@@ -53,6 +57,13 @@ public enum Pickle {
             guard let value = stack.popLast() else { throw fail("stack underflow") }
             return value
         }
+        /// Counts one more tuple or list against the limit.
+        func container() throws {
+            containers += 1
+            guard containers <= maximumContainers else {
+                throw fail("more than \(maximumContainers) tuples and lists, far more than a data set's pickle holds")
+            }
+        }
         func popToMark() throws -> [Value] {
             guard let markIndex = stack.lastIndex(of: .mark) else { throw fail("no mark") }
             let items = Array(stack[(markIndex + 1)...])
@@ -73,6 +84,9 @@ public enum Pickle {
         }
 
         while true {
+            guard stack.count <= maximumContainers && memo.count <= maximumContainers else {
+                throw fail("more than \(maximumContainers) values held at once, far more than a data set's pickle holds")
+            }
             let opcode = try byte()
             switch opcode {
             case 0x80: _ = try byte()                                  // PROTO
@@ -98,12 +112,13 @@ public enum Pickle {
             case 0x88: stack.append(.bool(true))                       // NEWTRUE
             case 0x89: stack.append(.bool(false))                      // NEWFALSE
             case 0x28: stack.append(.mark)                             // MARK
-            case 0x29: stack.append(.tuple([]))                        // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popToMark()))           // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))               // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))           // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
-            case 0x5d: stack.append(.list([]))                         // EMPTY_LIST
+            case 0x29: try container(); stack.append(.tuple([]))                       // EMPTY_TUPLE
+            case 0x74: try container(); stack.append(.tuple(try popToMark()))          // TUPLE
+            case 0x85: try container(); stack.append(.tuple([try pop()]))              // TUPLE1
+            case 0x86: try container(); let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))   // TUPLE2
+            case 0x87:                                                                                  // TUPLE3
+                try container(); let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
+            case 0x5d: try container(); stack.append(.list([]))                        // EMPTY_LIST
             case 0x61:                                                 // APPEND
                 let item = try pop()
                 guard case .list(var items) = try pop() else { throw fail("APPEND to a non-list") }

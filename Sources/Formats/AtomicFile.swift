@@ -7,40 +7,66 @@ public struct FileWriteError: Error, CustomStringConvertible {
     public var description: String { "cannot write \(path): \(reason)" }
 }
 
-/// Writes files so that a reader never sees half of one: the bytes go to a temporary name in the
-/// same folder, are flushed to disk, and only then renamed over the final name.
+/// Writes files so that a reader never sees half of one, and an interruption leaves nothing
+/// behind: the bytes go into a file with no name yet (O_TMPFILE) in the same folder, are flushed
+/// to disk, and only then get a name — a fresh random one, taken exclusively, that is at once
+/// renamed over the final name. So a Ctrl-C or a kill while writing leaves no temporary file; the
+/// only moment one could remain is between those two renaming calls. On a file system without
+/// O_TMPFILE the file is created under the random name with O_EXCL (never someone else's file,
+/// never through a planted link) and removed if the write fails.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw FileWriteError(path: path, reason: String(cString: strerror(errno))) }
+        func failure(_ reason: String? = nil) -> FileWriteError {
+            FileWriteError(path: path, reason: reason ?? String(cString: strerror(errno)))
+        }
+        let temporary = directory + "/." + url.lastPathComponent + ".tmp-" + randomSuffix()
+        var named = false
+        var fd = open(directory, openUnnamed | O_WRONLY | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            guard [EOPNOTSUPP, EISDIR, EINVAL, ENOENT].contains(errno) || errno == ENOTSUP else { throw failure() }
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw failure() }
+            named = true
+        }
+        func abandon(_ error: FileWriteError) -> FileWriteError {
+            close(fd)
+            if named { unlink(temporary) }
+            return error
+        }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                Foundation.write(fd, raw.baseAddress! + offset, bytes.count - offset)
-            }
-            if written <= 0 {
-                let reason = String(cString: strerror(errno))
-                close(fd); unlink(temporary)
-                throw FileWriteError(path: path, reason: reason)
-            }
+            let written = bytes.withUnsafeBytes { raw in Foundation.write(fd, raw.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw abandon(failure()) }
             offset += written
         }
-        if fsync(fd) != 0 || close(fd) != 0 {
-            unlink(temporary)
-            throw FileWriteError(path: path, reason: String(cString: strerror(errno)))
+        guard fsync(fd) == 0 else { throw abandon(failure()) }
+        if !named {
+            // Give the unnamed file its temporary name (failing, not following, if that name exists).
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
+                throw abandon(failure())
+            }
+            named = true
         }
-        if rename(temporary, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw FileWriteError(path: path, reason: reason)
-        }
+        guard close(fd) == 0 else { let error = failure(); unlink(temporary); throw error }
+        guard rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
     }
 
     public static func write(_ text: String, to path: String) throws {
         try write(Array(text.utf8), to: path)
+    }
+
+    /// Linux's O_TMPFILE (`__O_TMPFILE | O_DIRECTORY`, the generic value), which Swift does not import.
+    static let openUnnamed: Int32 = 0o20_000_000 | O_DIRECTORY
+
+    /// Sixteen random hexadecimal digits (from the system's generator): a name nobody can guess.
+    static func randomSuffix() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// Creates `path` and its parents if needed; fails with a clear reason if that is impossible

@@ -23,11 +23,12 @@ public enum ImageReader {
     public static let maximumPixels = 40_000_000
     public static let maximumSide = 16_384
 
+    /// The largest image file `read` takes (a photo of a digit is a few megabytes).
+    public static let maximumBytes = 64 << 20
+
     public static func read(path: String) throws -> GrayImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageError("\(path): cannot be read (missing or not permitted)")
-        }
-        let bytes = [UInt8](data)
+        let bytes: [UInt8]
+        do { bytes = try BoundedFile.read(path, limit: maximumBytes) } catch { throw ImageError("\(error)") }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, source: path) }
         if bytes.count >= 2 && bytes[0] == 0x50 && (bytes[1] == 0x32 || bytes[1] == 0x35) { return try decodePGM(bytes, source: path) }
         let start = bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")

@@ -57,29 +57,26 @@ public struct XLSXWorkbook {
     /// "A1"-style reference for 0-based (column, row).
     public static func reference(column: Int, row: Int) -> String { columnName(column) + String(row + 1) }
 
-    /// Writes the workbook: a zip built in a temporary file, then renamed into place.
-    public func write(to path: String) throws {
-        let temporary = URL(fileURLWithPath: path).deletingLastPathComponent()
-            .appendingPathComponent(".\(URL(fileURLWithPath: path).lastPathComponent).tmp-\(getpid())")
-        try? FileManager.default.removeItem(at: temporary)
-        do {
-            let archive = try Archive(url: temporary, accessMode: .create)
-            for (name, text) in parts() {
-                let data = Data(text.utf8)
-                try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count),
-                                     compressionMethod: .deflate) { position, size in
-                    data.subdata(in: Int(position)..<(Int(position) + size))
-                }
+    /// The workbook's bytes: a zip of its parts, built in memory.
+    public func bytes() throws -> [UInt8] {
+        let archive = try Archive(accessMode: .create)
+        for (name, text) in parts() {
+            let data = Data(text.utf8)
+            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count),
+                                 compressionMethod: .deflate) { position, size in
+                data.subdata(in: Int(position)..<(Int(position) + size))
             }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw FileWriteError(path: path, reason: "\(error)")
         }
-        guard rename(temporary.path, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw FileWriteError(path: path, reason: reason)
-        }
+        guard let data = archive.data else { throw FileWriteError(path: "workbook", reason: "the zip was not built") }
+        return [UInt8](data)
+    }
+
+    /// Writes the workbook atomically (`AtomicFile`).
+    public func write(to path: String) throws {
+        let zipped: [UInt8]
+        do { zipped = try bytes() } catch let error as FileWriteError { throw error }
+        catch { throw FileWriteError(path: path, reason: "\(error)") }
+        try AtomicFile.write(zipped, to: path)
     }
 
     /// Every part of the package, by its name in the zip.

@@ -47,8 +47,11 @@ public enum Zlib {
     /// Deflates a whole buffer; `windowBits` picks the framing (15: zlib, 16 + 15: gzip).
     private static func deflateAll(_ bytes: [UInt8], level: Int32, windowBits: Int32) -> [UInt8] {
         var stream = z_stream()
-        precondition(deflateInit2_(&stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY,
-                                   ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
+        // Only lack of memory makes these fail; a call with an effect never goes inside an
+        // assertion, which -Ounchecked builds remove (the call with it).
+        let started = deflateInit2_(&stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY,
+                                    ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        guard started == Z_OK else { fatalError("zlib could not start compressing (error \(started))") }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
         let produced: Int = bytes.withUnsafeBufferPointer { input in
@@ -58,7 +61,7 @@ public enum Zlib {
                 stream.next_out = out.baseAddress
                 stream.avail_out = uInt(out.count)
                 let status = deflate(&stream, Z_FINISH)
-                precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
+                guard status == Z_STREAM_END else { fatalError("zlib's deflate did not finish (error \(status))") }
                 return out.count - Int(stream.avail_out)
             }
         }

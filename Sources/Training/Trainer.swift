@@ -14,11 +14,16 @@ public struct DivergedError: Error, CustomStringConvertible {
     }
 }
 
-/// A training run stopped on request (`TrainingRun.stop()`, or a progress callback's answer).
+/// A training run stopped on request (`TrainingRun.stop()`, Ctrl-C, or a progress callback's answer).
 public struct StoppedError: Error, CustomStringConvertible {
     public let epoch: Int
     public let batch: Int
-    public var description: String { "stopped in epoch \(epoch) after batch \(batch); the last finished epoch's files are kept" }
+    /// The run's folder, which keeps the last finished epoch's files.
+    public var folder: String?
+    public var description: String {
+        "stopped in epoch \(epoch) after batch \(batch)"
+            + (folder.map { "; \($0) keeps the last finished epoch: continue with backprop train --resume \($0)" } ?? "")
+    }
 }
 
 /// What one pass over a set of images measured.

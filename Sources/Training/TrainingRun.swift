@@ -89,7 +89,12 @@ public final class TrainingRun {
     /// The configuration of the run saved in `folder`, set to continue it there. Every value read
     /// from the file passes the same checks as the command line's options, and its own.
     public static func resuming(folder: String, threads: Int = Threads.available, dataDirectory: String? = nil) throws -> RunConfiguration {
-        let state = try TrainingState.read(folder: folder)
+        try resuming(try TrainingState.read(folder: folder), folder: folder, threads: threads, dataDirectory: dataDirectory)
+    }
+
+    /// The configuration that continues `state`, saved in `folder`, after checking every value in it.
+    public static func resuming(_ state: TrainingState, folder: String, threads: Int = Threads.available,
+                                dataDirectory: String? = nil) throws -> RunConfiguration {
         let s = state.settings
         let source = RunFolder(folder).statePath
         guard let model = Models.named(s.model) else {
@@ -160,10 +165,17 @@ public final class TrainingRun {
         }
         for epoch in stride(from: trainer.epochsDone + 1, through: c.recipe.epochs, by: 1) {
             let start = DispatchTime.now().uptimeNanoseconds
-            let trained = try trainer.trainEpoch(on: trainLoader) { progress in
-                bar.update(progress)
-                self.onBatch?(progress)
-                return !self.stopRequested.load(ordering: .relaxed)
+            let trained: (loss: Double, accuracy: Double, learningRate: Float)
+            do {
+                trained = try trainer.trainEpoch(on: trainLoader) { progress in
+                    bar.update(progress)
+                    self.onBatch?(progress)
+                    return !self.stopRequested.load(ordering: .relaxed)
+                }
+            } catch var stopped as StoppedError {
+                bar.finish()
+                stopped.folder = folder.path
+                throw stopped
             }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             bar.finish()

@@ -19,6 +19,12 @@ public struct TrainingState {
         public var dataDirectory: String?
         public var trainLimit: Int?
         public var testLimit: Int?
+
+        public init(model: String, recipe: Recipe, seed: UInt64, dataset: String, dataDirectory: String?,
+                    trainLimit: Int?, testLimit: Int?) {
+            self.model = model; self.recipe = recipe; self.seed = seed; self.dataset = dataset
+            self.dataDirectory = dataDirectory; self.trainLimit = trainLimit; self.testLimit = testLimit
+        }
     }
 
     public static let fileName = "training-state.safetensors"
@@ -42,7 +48,7 @@ public struct TrainingState {
     }
 
     /// The state of a run after `trainer.epochsDone` epochs.
-    static func capture(settings: Settings, trainer: Trainer, loader: BatchLoader) -> SafetensorsFile {
+    public static func capture(settings: Settings, trainer: Trainer, loader: BatchLoader) -> SafetensorsFile {
         var tensors = Checkpoint.file(for: trainer.model).tensors.map { tensor -> SafetensorsFile.Tensor in
             var renamed = tensor
             renamed.name = "model." + tensor.name
@@ -67,7 +73,11 @@ public struct TrainingState {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RunFolderError("\(folder): no \(fileName) to resume from (it is written after each finished epoch)")
         }
-        let file = try SafetensorsFile.read(path: path)
+        return try parse(try SafetensorsFile.read(path: path), source: path)
+    }
+
+    /// The state held in `file` (a training-state.safetensors), which `source` names in errors.
+    public static func parse(_ file: SafetensorsFile, source path: String) throws -> TrainingState {
         guard file.metadata["format"] == format, let json = file.metadata["settings"] else {
             throw RunFolderError("\(path): not a backprop training state")
         }
@@ -96,7 +106,7 @@ public struct TrainingState {
     }
 
     /// Puts the saved weights, optimiser buffers and positions back into a freshly built run.
-    func restore(into trainer: Trainer, loader: BatchLoader, source: String) throws {
+    public func restore(into trainer: Trainer, loader: BatchLoader, source: String) throws {
         guard step == epochsDone * trainer.stepsPerEpoch else {
             throw RunFolderError("\(source): step \(step) does not follow from \(epochsDone) epochs of \(trainer.stepsPerEpoch) batches (another data set or batch size?)")
         }

@@ -13,8 +13,8 @@ struct SheetCommand: ParsableCommand {
     @Option(help: "The targets t1,t2.") var targets = "0.5,0.5"
     @Option(help: "The starting weights w1,...,w8.") var weights = "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55"
     @Option(help: "Fixed biases b_hidden,b_output added to both units of a layer (not trained).") var biases = "0,0"
-    @Option(help: "Learning rates, comma-separated.") var lr = "0.1,0.2,0.5,0.8,1,2"
-    @Option(help: "Iterations of gradient descent (rows of the sheet).") var iterations = 68
+    @Option(help: "Learning rates, comma-separated, at most 20.") var lr = "0.1,0.2,0.5,0.8,1,2"
+    @Option(help: "Iterations of gradient descent (rows of the sheet), 1 to 1,000,000.") var iterations = 68
     @Option(help: "Folder for backprop.xlsx, the CSVs and loss.svg/png.") var out = "out/sheet"
     @Option(help: "text (explanation, table, chart) or json (every row of every run).") var format: OutputFormat = .text
 
@@ -45,6 +45,7 @@ struct SheetCommand: ParsableCommand {
         let b = try Self.numbers(biases, option: "biases", count: 2, meaning: "2 comma-separated numbers b_hidden,b_output")
         let rates = try Self.numbers(lr, option: "lr", count: nil, meaning: "one or more comma-separated learning rates")
         if let bad = rates.first(where: { $0 <= 0 }) { throw ValidationError("--lr: \(bad) is not positive; expected learning rates > 0") }
+        guard rates.count <= 20 else { throw ValidationError("--lr: \(rates.count) learning rates; expected at most 20 (one worksheet each)") }
         return Parsed(network: SheetNetwork(inputs: (i[0], i[1]), targets: (t[0], t[1]), weights: w, biases: (b[0], b[1])),
                       learningRates: rates)
     }

@@ -4,7 +4,11 @@ import Formats
 import Foundation
 import Kernels
 import NN
+import Synchronization
 import Training
+
+/// Set by the Ctrl-C handler of `train` (an atomic store is all a signal handler may do here).
+let interruption = Atomic<Bool>(false)
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -116,7 +120,18 @@ struct TrainCommand: ParsableCommand {
             configuration.commandLine = "backprop " + CommandLine.arguments.dropFirst().joined(separator: " ")
             print("backprop train --model \(model): \(describe(configuration.recipe))")
         }
-        _ = try TrainingRun(configuration) { print($0); fflush(stdout) }.execute()
+        let run = TrainingRun(configuration) { print($0); fflush(stdout) }
+        // Ctrl-C (or a SIGTERM) stops the run after the batch under way, never in the middle of
+        // writing its files; a second one ends the process at once.
+        _ = interruption.load(ordering: .relaxed)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                interruption.store(true, ordering: .relaxed)
+                signal(number, SIG_DFL)
+            }
+        }
+        run.onBatch = { _ in if interruption.load(ordering: .relaxed) { run.stop() } }
+        _ = try run.execute()
     }
 
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 
 /// The command line: one subcommand per file, each a thin layer over the libraries.
 struct Backprop: ParsableCommand {
@@ -18,6 +19,10 @@ func runCommandLine() -> Never {
         try command.run()
         exit(0)
     } catch {
+        if let stopped = error as? StoppedError {
+            FileHandle.standardError.write(Data(("backprop: " + stopped.description + "\n").utf8))
+            exit(130)
+        }
         let code = Backprop.exitCode(for: error)
         if code == .success { Backprop.exit(withError: error) }
         let message = Backprop.message(for: error)

@@ -8,25 +8,42 @@ enum Backprop {
         return here.appendingPathComponent("backprop").path
     }
 
-    struct Result { let status: Int32; let output: String; let errors: String }
+    struct Result {
+        let status: Int32
+        let output: String
+        let errors: String
+        /// True when the process ran past its time limit and was killed.
+        var hung = false
+    }
 
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> Result {
+    /// Runs the executable with `arguments`; kills it after `timeout` seconds (then `hung`).
+    static func run(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:],
+                    timeout: Double = 600) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
-        process.environment = environment
+        process.environment = environment.merging(extra) { $1 }
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        // Both pipes are drained at once, so a chatty process cannot block on a full one.
+        final class Collected: @unchecked Sendable { var data = Data() }   // written before `drained` is signalled
+        let errData = Collected()
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { errData.data = errors.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
         let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = errors.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
         process.waitUntilExit()
+        watchdog.cancel()
+        let hung = process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
         return Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
-                      errors: String(decoding: errData, as: UTF8.self))
+                      errors: String(decoding: errData.data, as: UTF8.self), hung: hung)
     }
 
     static func temporaryFolder() -> String {

@@ -77,11 +77,16 @@ struct IDXTests {
         #expect(message?.contains("images of \(rows)×\(columns) pixels; the model takes 28×28") == true, "\(message ?? "")")
     }
 
-    @Test func md5MatchesRFC1321() {
-        #expect(MD5.hex([]) == "d41d8cd98f00b204e9800998ecf8427e")
-        #expect(MD5.hex(Array("abc".utf8)) == "900150983cd24fb0d6963f7d28e17f72")
-        #expect(MD5.hex(Array("12345678901234567890123456789012345678901234567890123456789012345678901234567890".utf8))
-                == "57edf4a22be3c955ac49da2e2107b67a")
+    /// Files that are not MNIST's, byte for byte, are named and removed (the first one checked
+    /// here has the empty file's MD5, d41d8cd9…).
+    @Test func filesThatAreNotMNISTsAreRemoved() throws {
+        let folder = NSTemporaryDirectory() + "backprop-md5-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for file in MNISTFetch.files { FileManager.default.createFile(atPath: folder + "/" + file.name, contents: Data()) }
+        let message = failure { try MNISTFetch.verify(directory: folder) }
+        #expect(message?.contains("MD5 d41d8cd98f00b204e9800998ecf8427e, expected 6bbc9ace898e44ae57da46a324031adb") == true, "\(message ?? "")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
     /// The real data set, when present (scripts/test fetches it): the published MD5s and label counts.
@@ -145,6 +150,21 @@ struct PickleTests {
         let message = failure { _ = try Pickle.load(evil, source: "evil.pkl") }
         #expect(message?.contains("refusing to call") == true, "\(message ?? "")")
         #expect(failure { _ = try Pickle.load([0x80, 0x02, 0x4b], source: "cut.pkl") }?.contains("unexpected end") == true)
+    }
+}
+
+/// A pickle of two million nested one-element tuples once overflowed the stack when freed:
+/// the reader stops building containers long before.
+@Suite("Hostile pickles")
+struct HostilePickleTests {
+    @Test func deepNestingIsRefused() {
+        let depth = 2_000_000
+        let bytes: [UInt8] = [0x80, 0x02, 0x4e] + Array(repeating: 0x85, count: depth) + [0x2e]   // None, TUPLE1 × depth, STOP
+        let message = failure { _ = try Pickle.load(bytes, source: "deep.pkl") }
+        #expect(message?.contains("more than \(Pickle.maximumContainers) tuples and lists") == true, "\(message ?? "")")
+        // A wide stack of small values is bounded the same way.
+        let wide: [UInt8] = [0x80, 0x02] + Array(repeating: [0x4b, 0x01], count: depth).flatMap { $0 } + [0x2e]
+        #expect(failure { _ = try Pickle.load(wide, source: "wide.pkl") }?.contains("values held at once") == true)
     }
 }
 
