@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Sheet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Formats"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Formats", "ZIPFoundation"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures"]),
         .testTarget(name: "CLITests", dependencies: ["Formats", "Data"]),
     ],

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Runs `backprop bench --epoch` and `torch_twin.py time-epoch --json` in turn (see bench-vs-torch),
 each in its own process so that peak memory is each engine's own, and prints a Markdown table of
-medians. The twin is built from the architecture backprop exports; the parameter counts must agree
-(the logits and gradients themselves are compared by the test suite, TorchAgreementTests)."""
+medians; with --update PAGE, also writes it into PAGE between its <!-- bench-vs-torch:begin --> and
+<!-- bench-vs-torch:end --> lines. The twin is built from the architecture backprop exports; the
+parameter counts must agree (the logits and gradients themselves are compared by the test suite,
+TorchAgreementTests)."""
 import argparse
 import datetime
 import json
@@ -11,6 +13,8 @@ import platform
 import statistics
 import subprocess
 import sys
+
+from replace_section import replace_section
 
 BACKPROP = ".build/release/backprop"
 
@@ -38,9 +42,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="runs of each engine per model (alternating)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--update", default=None, help="a Markdown page to write the table into (docs/speed.md)")
+    parser.add_argument("--backprop", default=BACKPROP, help="the backprop executable to time (another build, to compare)")
     args = parser.parse_args()
     names = args.models.split(",") if args.models else \
-        [line.split()[0] for line in subprocess.run([BACKPROP, "summary", "--list"], capture_output=True, text=True).stdout.splitlines() if line.strip()]
+        [line.split()[0] for line in subprocess.run([args.backprop, "summary", "--list"], capture_output=True, text=True).stdout.splitlines() if line.strip()]
     default = "s6"
 
     cpu, cores, mhz = machine()
@@ -51,7 +57,7 @@ def main():
     rows = {}
     for name in names:
         results = {"backprop": [], "pytorch": []}
-        swift = [BACKPROP, "bench", "--epoch", "--model", name, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+        swift = [args.backprop, "bench", "--epoch", "--model", name, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
         torch = [sys.executable, "scripts/torch_twin.py", "time-epoch", name, "--json",
                  "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
         for round_ in range(args.rounds):
@@ -79,26 +85,33 @@ def main():
         }
 
     peak = statistics.median(peaks) if peaks else None
-    print(f"backprop vs PyTorch {results['pytorch'][0].get('version', '')} CPU, {args.threads} threads, batch {args.batch_size}, "
+    lines = []
+    emit = lines.append   # the report, kept to print and to write into the page
+    emit(f"backprop vs PyTorch {results['pytorch'][0].get('version', '')} CPU, {args.threads} threads, batch {args.batch_size}, "
           f"medians of {args.rounds} alternating runs; {datetime.date.today()}, {cpu}, {cores} cores"
           + (f", measured peak {peak:.0f} GFLOP/s" if peak else ""))
-    print()
-    print("| model | params | s/epoch backprop | s/epoch PyTorch | ratio | images/s backprop | images/s PyTorch "
+    emit("")
+    emit("| model | params | s/epoch backprop | s/epoch PyTorch | ratio | images/s backprop | images/s PyTorch "
           "| eval s backprop | eval s PyTorch | ratio | peak RSS MB backprop | PyTorch | ratio | GFLOP/s backprop | PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    emit("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
         (be, te), (bv, tv), (br, tr), (bg, tg) = r["epoch"], r["eval"], r["rss"], r["gflops"]
-        print(f"| {name} | {r['parameters']:,} | {be:.2f} | {te:.2f} | {be / te:.2f} | {60000 / be:,.0f} | {60000 / te:,.0f} "
+        emit(f"| {name} | {r['parameters']:,} | {be:.2f} | {te:.2f} | {be / te:.2f} | {60000 / be:,.0f} | {60000 / te:,.0f} "
               f"| {bv:.3f} | {tv:.3f} | {bv / tv:.2f} | {br:.0f} | {tr:.0f} | {br / tr:.2f} | {bg:.0f} | {tg:.0f} |")
-    print()
+    emit("")
     if peak:
-        print(f"GFLOP/s: 6 × multiply-adds per image × 60,000 / epoch seconds (forward, and backward counted twice); "
+        emit(f"GFLOP/s: 6 × multiply-adds per image × 60,000 / epoch seconds (forward, and backward counted twice); "
               f"the machine's measured peak (fused multiply-adds on registers, {args.threads} threads, median over the runs) "
               f"is {peak:.0f}.")
     key = default if default in rows else next(iter(rows))
     r = rows[key]
-    print(f"epoch_time_ratio={r['epoch'][0] / r['epoch'][1]:.3f} eval_ratio={r['eval'][0] / r['eval'][1]:.3f} "
+    emit(f"epoch_time_ratio={r['epoch'][0] / r['epoch'][1]:.3f} eval_ratio={r['eval'][0] / r['eval'][1]:.3f} "
           f"rss_ratio={r['rss'][0] / r['rss'][1]:.3f}")
+    report = "\n".join(lines) + "\n"
+    sys.stdout.write(report)
+    if args.update:
+        replace_section(args.update, "bench-vs-torch",
+                        report.replace("epoch_time_ratio=", "\n```\nepoch_time_ratio=") + "```\n")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ public enum IDX {
         try images(from: try readMaybeGzipped(path), source: path)
     }
 
-    /// An images file's contents (already gunzipped); `source` names it in errors.
-    public static func images(from file: [UInt8], source path: String) throws -> (count: Int, rows: Int, columns: Int, pixels: [UInt8]) {
-        var bytes = file
+    /// An images file's contents (already gunzipped); `source` names it in errors. The file's
+    /// array is consumed: its pixels are taken out of it in place, without a copy.
+    public static func images(from bytes: consuming [UInt8], source path: String) throws -> (count: Int, rows: Int, columns: Int, pixels: [UInt8]) {
         guard bytes.count >= 16 else { throw DataError("\(path): \(bytes.count) bytes is too short for an IDX images header (16 bytes)") }
         let magic = bigEndian(bytes, 0)
         guard magic == imagesMagic else {
@@ -39,10 +39,8 @@ public enum IDX {
         guard bytes.count == expected else {
             throw DataError("\(path): the header announces \(count) images of \(rows)×\(columns) (\(expected) bytes), the file has \(bytes.count) bytes")
         }
-        var pixels = bytes
-        bytes = []
-        pixels.removeFirst(16)   // in place: the array is not shared
-        return (count, rows, columns, pixels)
+        bytes.removeFirst(16)   // in place when the caller gave its only reference (readImages does)
+        return (count, rows, columns, bytes)
     }
 
     /// Reads a labels file; every label must be a digit class 0…9.

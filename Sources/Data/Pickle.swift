@@ -2,7 +2,7 @@
 /// Python 2, holding tuples of numpy arrays. It runs the pickle's stack machine over the opcodes
 /// such files use and builds values from them; it never calls anything. `numpy` arrays come out as
 /// their shape, dtype and the location of their raw bytes (not copied). At most
-/// `maximumContainers` tuples and lists are built (MNIST's pickle has a few dozen): a pickle
+/// `maximumContainers` tuples and list items are built (MNIST's pickle has a few dozen): a pickle
 /// nesting millions of them would otherwise overflow the stack when they are freed.
 public enum Pickle {
     public static let maximumContainers = 10_000
@@ -120,11 +120,13 @@ public enum Pickle {
                 try container(); let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
             case 0x5d: try container(); stack.append(.list([]))                        // EMPTY_LIST
             case 0x61:                                                 // APPEND
+                try container()   // a list may hold a list: each append counts, as each tuple does
                 let item = try pop()
                 guard case .list(var items) = try pop() else { throw fail("APPEND to a non-list") }
                 items.append(item); stack.append(.list(items))
             case 0x65:                                                 // APPENDS
                 let items = try popToMark()
+                for _ in items { try container() }
                 guard case .list(var list) = try pop() else { throw fail("APPENDS to a non-list") }
                 list += items; stack.append(.list(list))
             case 0x52:                                                 // REDUCE

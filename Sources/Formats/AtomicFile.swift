@@ -11,47 +11,53 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// behind: the bytes go into a file with no name yet (O_TMPFILE) in the same folder, are flushed
 /// to disk, and only then get a name — a fresh random one, taken exclusively, that is at once
 /// renamed over the final name. So a Ctrl-C or a kill while writing leaves no temporary file; the
-/// only moment one could remain is between those two renaming calls. On a file system without
-/// O_TMPFILE the file is created under the random name with O_EXCL (never someone else's file,
-/// never through a planted link) and removed if the write fails.
+/// only moment one could remain is between those two renaming calls. Where O_TMPFILE or /proc is
+/// missing, the file is created under the random name with O_EXCL (never someone else's file,
+/// never through a planted link) and removed if the write fails; an interruption then can leave it.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        func failure(_ reason: String? = nil) -> FileWriteError {
-            FileWriteError(path: path, reason: reason ?? String(cString: strerror(errno)))
-        }
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-" + randomSuffix()
-        var named = false
-        var fd = open(directory, openUnnamed | O_WRONLY | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            guard [EOPNOTSUPP, EISDIR, EINVAL, ENOENT].contains(errno) || errno == ENOTSUP else { throw failure() }
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw failure() }
-            named = true
+        func failure() -> FileWriteError { FileWriteError(path: path, reason: String(cString: strerror(errno))) }
+
+        // The bytes, flushed, in a file with no name; then that file linked under the temporary name.
+        let unnamed = open(directory, openUnnamed | O_WRONLY | O_CLOEXEC, 0o644)
+        if unnamed >= 0 {
+            defer { close(unnamed) }
+            try writeAll(bytes, to: unnamed, failure)
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
+                // Without /proc to name it by (some containers), fall back to the named way below.
+                guard errno == ENOENT else { throw failure() }
+                return try writeNamed(bytes, temporary: temporary, path: path, failure)
+            }
+        } else {
+            guard [EOPNOTSUPP, ENOTSUP, EISDIR, EINVAL].contains(errno) else { throw failure() }
+            return try writeNamed(bytes, temporary: temporary, path: path, failure)
         }
-        func abandon(_ error: FileWriteError) -> FileWriteError {
-            close(fd)
-            if named { unlink(temporary) }
-            return error
-        }
+        guard rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
+    }
+
+    /// The fallback: the bytes into a new file under the temporary name (O_EXCL: never someone
+    /// else's file, never through a planted link), flushed, then renamed.
+    private static func writeNamed(_ bytes: [UInt8], temporary: String, path: String,
+                                   _ failure: () -> FileWriteError) throws {
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure() }
+        do { try writeAll(bytes, to: fd, failure) } catch { close(fd); unlink(temporary); throw error }
+        guard close(fd) == 0, rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
+    }
+
+    /// Writes every byte and flushes them to disk.
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32, _ failure: () -> FileWriteError) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in Foundation.write(fd, raw.baseAddress! + offset, bytes.count - offset) }
             if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw abandon(failure()) }
+            guard written > 0 else { throw failure() }
             offset += written
         }
-        guard fsync(fd) == 0 else { throw abandon(failure()) }
-        if !named {
-            // Give the unnamed file its temporary name (failing, not following, if that name exists).
-            guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
-                throw abandon(failure())
-            }
-            named = true
-        }
-        guard close(fd) == 0 else { let error = failure(); unlink(temporary); throw error }
-        guard rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
+        guard fsync(fd) == 0 else { throw failure() }
     }
 
     public static func write(_ text: String, to path: String) throws {

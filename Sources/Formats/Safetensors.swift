@@ -81,13 +81,13 @@ public struct SafetensorsFile {
     public func serialized() -> [UInt8] {
         var entries: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let pairs = metadata.keys.sorted().map { "\(quoted($0)):\(quoted(metadata[$0]!))" }
             entries.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
         }
         var offset = 0
         for tensor in tensors {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+            entries.append("\(quoted(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
@@ -121,34 +121,34 @@ public struct SafetensorsFile {
             if name == "__metadata__" {
                 guard let map = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
                 for (key, item) in map {
-                    guard let text = item as? String else { throw fail("__metadata__ value of \"\(key)\" is not a string") }
+                    guard let text = item as? String else { throw fail("__metadata__ value of \(quoted(key)) is not a string") }
                     metadata[key] = text
                 }
                 continue
             }
-            guard let entry = value as? [String: Any] else { throw fail("entry \"\(name)\" is not an object") }
+            guard let entry = value as? [String: Any] else { throw fail("entry \(quoted(name)) is not an object") }
             guard let dtypeName = entry["dtype"] as? String, let dtype = DType(rawValue: dtypeName) else {
-                throw fail("tensor \"\(name)\" has dtype \(String(describing: entry["dtype"] ?? "none")), expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw fail("tensor \(quoted(name)) has dtype \(quoted(String(describing: entry["dtype"] ?? "none"))), expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard let shapeValues = entry["shape"] as? [Any], shapeValues.count <= 8 else { throw fail("tensor \"\(name)\" has no valid shape") }
+            guard let shapeValues = entry["shape"] as? [Any], shapeValues.count <= 8 else { throw fail("tensor \(quoted(name)) has no valid shape") }
             var shape: [Int] = []
             var elements = 1
             for dimension in shapeValues {
                 guard let n = (dimension as? NSNumber)?.intValue, n >= 0, n <= 1 << 32 else {
-                    throw fail("tensor \"\(name)\" has a negative or non-integer dimension")
+                    throw fail("tensor \(quoted(name)) has a negative or non-integer dimension")
                 }
                 shape.append(n)
                 let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-                guard !overflow, product <= 1 << 40 else { throw fail("tensor \"\(name)\" is impossibly large") }
+                guard !overflow, product <= 1 << 40 else { throw fail("tensor \(quoted(name)) is impossibly large") }
                 elements = product
             }
             guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
                   let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue,
                   begin >= 0, end >= begin, end <= dataSize else {
-                throw fail("tensor \"\(name)\" has data_offsets outside the \(dataSize) data bytes")
+                throw fail("tensor \(quoted(name)) has data_offsets outside the \(dataSize) data bytes")
             }
             guard end - begin == elements * dtype.size else {
-                throw fail("tensor \"\(name)\" of shape \(shape) and dtype \(dtype.rawValue) needs \(elements * dtype.size) bytes, its offsets give \(end - begin)")
+                throw fail("tensor \(quoted(name)) of shape \(shape) and dtype \(dtype.rawValue) needs \(elements * dtype.size) bytes, its offsets give \(end - begin)")
             }
             located.append((Tensor(name: name, dtype: dtype, shape: shape, bytes: []), begin, end))
         }
@@ -156,7 +156,7 @@ public struct SafetensorsFile {
         var expected = 0
         for item in located {
             guard item.begin == expected else {
-                throw fail(item.begin < expected ? "tensor \"\(item.tensor.name)\" overlaps another" : "bytes \(expected)..<\(item.begin) belong to no tensor")
+                throw fail(item.begin < expected ? "tensor \(quoted(item.tensor.name)) overlaps another" : "bytes \(expected)..<\(item.begin) belong to no tensor")
             }
             expected = item.end
         }
@@ -183,8 +183,9 @@ public struct SafetensorsFile {
     }
 }
 
-/// A JSON string literal.
-func jsonString(_ text: String) -> String {
+/// `text` as a JSON string literal: in quotes, with quotes, backslashes and control characters
+/// escaped. Also how error messages quote a name read from a file, so that they stay one line.
+public func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {

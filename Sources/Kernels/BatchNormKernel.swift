@@ -1,6 +1,6 @@
-// The loops of batch normalisation, in SIMD16, one channel at a time (the layers spread the
-// channels over threads). Activations are (N, C, H, W): channel c of image s is the row of
-// `plane` = H·W values starting at (s·C + c)·plane. The math, and why each term is there, is
+// The loops of batch normalisation, in SIMD16, the channels spread over the threads.
+// Activations are (N, C, H, W): channel c of image s is the row of `plane` = H·W values starting
+// at (s·C + c)·plane. The math, and why each term is there, is
 // above `BatchNorm2d` (NN/Layers/BatchNorm2d.swift).
 //
 // `ConvBlock` (NN/Layers/ConvBlock.swift) runs BatchNorm → ReLU → Dropout as one sweep, so the
@@ -40,49 +40,75 @@ public enum BatchNormKernel {
         return (mean, squares / m)
     }
 
-    /// Channel c's forward pass: y = x·scale + shift, then (`rectify`) max(0, ·) and (`dropout`)
-    /// the mask, per element or, with `dropsWholeChannels`, per image and channel.
-    public static func normalize(channel c: Int, _ layout: Layout, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                 scale: Float, shift: Float, rectify: Bool = false, dropout: DropoutMask? = nil,
-                                 dropsWholeChannels: Bool = false) {
-        for s in 0..<layout.images {
-            let row = layout.row(s, c)
-            normalize(x + row, y + row, layout.plane, scale: scale, shift: shift, rectify: rectify, dropout: dropout,
-                      firstUnit: dropsWholeChannels ? s * layout.channels + c : row, unitIsRow: dropsWholeChannels)
+    /// The per-channel figures the loops read: γ, β and the statistics in use, μ and 1/√(σ² + ε).
+    public struct Channels {
+        public let gamma: UnsafePointer<Float>
+        public let beta: UnsafePointer<Float>
+        public let mean: UnsafePointer<Float>
+        public let inverseStd: UnsafePointer<Float>
+        public init(gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                    inverseStd: UnsafePointer<Float>) {
+            self.gamma = gamma; self.beta = beta; self.mean = mean; self.inverseStd = inverseStd
         }
     }
 
-    /// Channel c's backward pass: returns (∂L/∂β, ∂L/∂γ) = (Σ g′, Σ g′·x̂) and, when `dx` is
-    /// given, writes ∂L/∂x (with the batch terms when the statistics came from the batch).
-    /// g′ = g, or through a fused block's output y, g·keptScale where y > 0.
-    public static func backward(channel c: Int, _ layout: Layout, g: UnsafePointer<Float>, x: UnsafePointer<Float>,
-                                through y: UnsafePointer<Float>?, keptScale: Float = 1,
-                                mean: Float, inverseStd: Float, gamma: Float, statisticsFromBatch: Bool,
-                                dx: UnsafeMutablePointer<Float>?) -> (beta: Float, gamma: Float) {
-        let plane = layout.plane, m = Float(layout.valuesPerChannel)
-        var sumG: Float = 0, sumGX: Float = 0   // Σ g′ and Σ g′·(x − μ)
-        for s in 0..<layout.images {
-            let row = layout.row(s, c)
-            let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
-                                             mean: mean, plane)
-            sumG += rowG
-            sumGX += rowGX
-        }
-        if let dx {
-            let slope = gamma * inverseStd
-            for s in 0..<layout.images {
-                let row = layout.row(s, c)
-                if statisticsFromBatch {
-                    inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
-                                  dx + row, plane, slope: slope, throughMean: slope * sumG / m,
-                                  throughVariance: slope * sumGX * inverseStd * inverseStd / m)
-                } else {
-                    fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
-                                                 plane, slope: slope)
+    /// The forward pass, channels spread over `threads`: y = x·scale + shift per channel (scale =
+    /// γ/√(σ² + ε), shift = β − μ·scale), then (`rectify`) max(0, ·) and (`dropout`) the mask, per
+    /// element or, with `dropsWholeChannels`, per image and channel.
+    public static func normalize(_ layout: Layout, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, _ channels: Channels,
+                                 rectify: Bool = false, dropout: DropoutMask? = nil, dropsWholeChannels: Bool = false,
+                                 threads: Int) {
+        parallelFor(layout.channels, threads: threads) { _, range in
+            for c in range {
+                let scale = channels.gamma[c] * channels.inverseStd[c]
+                let shift = channels.beta[c] - channels.mean[c] * scale
+                for s in 0..<layout.images {
+                    let row = layout.row(s, c)
+                    normalize(x + row, y + row, layout.plane, scale: scale, shift: shift, rectify: rectify, dropout: dropout,
+                              firstUnit: dropsWholeChannels ? s * layout.channels + c : row, unitIsRow: dropsWholeChannels)
                 }
             }
         }
-        return (sumG, sumGX * inverseStd)
+    }
+
+    /// The backward pass, channels spread over `threads`: adds ∂L/∂β = Σ g′ and ∂L/∂γ = Σ g′·x̂
+    /// into `betaGradient` and `gammaGradient` and, when `dx` is given, writes ∂L/∂x (with the
+    /// batch terms when the statistics came from the batch). g′ = g, or through a fused block's
+    /// output y, g·keptScale where y > 0.
+    public static func backward(_ layout: Layout, g: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                through y: UnsafePointer<Float>?, keptScale: Float = 1, _ channels: Channels,
+                                statisticsFromBatch: Bool, dx: UnsafeMutablePointer<Float>?,
+                                gammaGradient: UnsafeMutablePointer<Float>, betaGradient: UnsafeMutablePointer<Float>,
+                                threads: Int) {
+        let plane = layout.plane, m = Float(layout.valuesPerChannel)
+        parallelFor(layout.channels, threads: threads) { _, range in
+            for c in range {
+                let mean = channels.mean[c], inverseStd = channels.inverseStd[c]
+                var sumG: Float = 0, sumGX: Float = 0   // Σ g′ and Σ g′·(x − μ)
+                for s in 0..<layout.images {
+                    let row = layout.row(s, c)
+                    let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
+                                                     mean: mean, plane)
+                    sumG += rowG
+                    sumGX += rowGX
+                }
+                betaGradient[c] += sumG
+                gammaGradient[c] += sumGX * inverseStd
+                guard let dx else { continue }
+                let slope = channels.gamma[c] * inverseStd
+                for s in 0..<layout.images {
+                    let row = layout.row(s, c)
+                    if statisticsFromBatch {
+                        inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
+                                      dx + row, plane, slope: slope, throughMean: slope * sumG / m,
+                                      throughVariance: slope * sumGX * inverseStd * inverseStd / m)
+                    } else {
+                        fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
+                                                     plane, slope: slope)
+                    }
+                }
+            }
+        }
     }
 
     /// Σ x[i] for i < count.

@@ -1,5 +1,5 @@
 // The memory-bound passes around the convolutions, in SIMD16: the vocabulary of lane operations
-// they share (BatchNormRows.swift uses it too) and dropout, whose mask is drawn from a
+// they share (BatchNormKernel.swift uses it too) and dropout, whose mask is drawn from a
 // counter-based hash so that it costs a few instructions per 16 units, can be split over threads,
 // and need not be stored: the backward pass recomputes it from the same key.
 //

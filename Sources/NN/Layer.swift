@@ -83,6 +83,13 @@ public extension Layer {
 
     var parameterCount: Int { namedParameters.reduce(0) { $0 + $1.parameter.count } }
 
+    /// Overwrites this layer's parameters and buffers with those of `other`, a layer of the same
+    /// kind and size (for `copy()`, and for the evaluator's per-thread copies).
+    func copyValues(from other: Layer) {
+        for (mine, theirs) in zip(namedParameters, other.namedParameters) { mine.parameter.value.copy(from: theirs.parameter.value) }
+        for (mine, theirs) in zip(namedBuffers, other.namedBuffers) { mine.buffer.tensor.copy(from: theirs.buffer.tensor) }
+    }
+
     /// Every PyTorch module inside, in order, with its dotted name ("convblock1.0"); a layer that
     /// is one module itself is its only leaf, named "".
     var leaves: [(name: String, layer: Layer)] {
@@ -92,6 +99,15 @@ public extension Layer {
                 (leaf.name.isEmpty ? part.name : part.name + "." + leaf.name, leaf.layer)
             }
         }
+    }
+}
+
+/// PyTorch's default for the weights and biases of Conv2d and Linear: uniform in ±1/√fan_in
+/// (kaiming_uniform with a = √5, which comes to the same bound for both).
+func initializeUniformly(_ parameters: [Parameter], fanIn: Int, using random: inout Random) {
+    let bound = 1 / Float(fanIn).squareRoot()
+    for p in parameters {
+        for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
     }
 }
 

@@ -30,12 +30,6 @@ public final class Model {
         _ = network.backward(outputGradient, context: context, needsInputGradient: false)
     }
 
-    /// Back-propagates ∂L/∂output all the way to the images: returns ∂L/∂images (and accumulates
-    /// parameter gradients too).
-    public func inputGradient(_ outputGradient: Tensor, context: Context) -> Tensor {
-        network.backward(outputGradient, context: context, needsInputGradient: true)!
-    }
-
     public func zeroGradients() {
         for (_, parameter) in parameters { parameter.gradient.fill(0) }
     }

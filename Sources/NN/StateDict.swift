@@ -1,3 +1,5 @@
+import Formats
+
 /// A model's weights and running statistics as named tensors, the way PyTorch's `state_dict()`
 /// lists them: parameters and buffers interleaved in module order. This is what checkpoints hold.
 public struct NamedTensor: Sendable, Equatable {
@@ -35,7 +37,7 @@ extension Model {
         let targets = stateTensors
         for (name, tensor, isInteger) in targets {
             guard let entry = byName[name] else {
-                throw ModelError("\(source): no tensor \"\(name)\" for model \(self.name) (is it a checkpoint of another model?)")
+                throw ModelError("\(source): no tensor \(quoted(name)) for model \(self.name) (is it a checkpoint of another model?)")
             }
             // A count may come as a scalar or as one number.
             let fits = isInteger ? entry.values.count == 1 && entry.shape.count <= 1 : entry.shape == tensor.shape
@@ -45,11 +47,15 @@ extension Model {
             guard entry.values.allSatisfy(\.isFinite) else {
                 throw ModelError("\(source): tensor \"\(name)\" holds values that are not finite numbers (NaN or infinity)")
             }
+            // A count (num_batches_tracked) is saved again as int64: it must be a whole number that Float holds exactly.
+            if isInteger, let count = entry.values.first, !(count >= 0 && count <= 16_777_216 && count == count.rounded()) {
+                throw ModelError("\(source): tensor \"\(name)\" is \(count), expected a whole number of batches from 0 to 16,777,216")
+            }
             tensor.copy(from: entry.values)
         }
         let known = Set(targets.map(\.name))
         if let extra = entries.first(where: { !known.contains($0.name) }) {
-            throw ModelError("\(source): tensor \"\(extra.name)\" is not part of model \(self.name)")
+            throw ModelError("\(source): tensor \(quoted(extra.name)) is not part of model \(self.name)")
         }
     }
 }

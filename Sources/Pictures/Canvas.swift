@@ -15,7 +15,6 @@ public struct Color: Equatable, Sendable {
     public static let white = Color(r: 255, g: 255, b: 255)
     public static let black = Color(r: 0, g: 0, b: 0)
     public static let gray = Color(hex: "#888888")
-    public static let lightGray = Color(hex: "#e5e5e5")
     /// A palette that stays apart for up to ten series (matplotlib's "tab10").
     public static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"].map(Color.init(hex:))
@@ -100,11 +99,6 @@ public struct Canvas {
                 blend(x: x, y: y, color: color, coverage: max(0, min(1, half + 0.5 - distance)))
             }
         }
-    }
-
-    public mutating func drawPolyline(_ points: [(x: Double, y: Double)], color: Color, thickness: Double = 1.5) {
-        guard points.count > 1 else { return }
-        for i in 1..<points.count { drawLine(from: points[i - 1], to: points[i], color: color, thickness: thickness) }
     }
 
     public mutating func drawDashedLine(from a: (x: Double, y: Double), to b: (x: Double, y: Double), color: Color,

@@ -17,19 +17,9 @@ public enum Checkpoint {
         try file(for: model, metadata: metadata).write(to: path)
     }
 
-    /// Loads weights into `model`, checking every name and shape.
-    public static func load(_ model: Model, from path: String) throws {
-        let file = try SafetensorsFile.read(path: path)
-        try load(model, from: file, source: path)
-    }
-
+    /// Loads weights into `model`, checking every name, shape and value; `source` names the file in errors.
     public static func load(_ model: Model, from file: SafetensorsFile, source: String) throws {
         let entries = file.tensors.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.floats()) }
         try model.load(stateDict: entries, source: source)
-    }
-
-    /// The model a checkpoint was saved from, by the name in its metadata.
-    public static func modelName(in path: String) throws -> String? {
-        try SafetensorsFile.read(path: path).metadata["model"]
     }
 }

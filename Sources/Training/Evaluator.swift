@@ -27,14 +27,7 @@ final class Evaluator {
 
     /// Copies the model's current weights and statistics into the replicas.
     func synchronise() {
-        for replica in replicas where replica !== model {
-            for (source, target) in zip(model.parameters, replica.parameters) {
-                target.parameter.value.copy(from: source.parameter.value)
-            }
-            for (source, target) in zip(model.buffers, replica.buffers) {
-                target.buffer.tensor.copy(from: source.buffer.tensor)
-            }
-        }
+        for replica in replicas where replica !== model { replica.network.copyValues(from: model.network) }
     }
 
     func evaluate(on loader: BatchLoader, keepOutputs: Bool = false) -> EvaluationResult {

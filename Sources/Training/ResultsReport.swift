@@ -74,13 +74,15 @@ public struct ResultsReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// A run's command without its seed and output folder: what a reader types to reproduce the row.
+    /// A run's command without its seed, output folder and --force: what a reader types to
+    /// reproduce the row.
     static func reproducing(_ command: String) -> String {
         var kept: [Substring] = []
         var skipNext = false
         for word in command.split(separator: " ") {
             if skipNext { skipNext = false; continue }
             if word == "--out" || word == "--seed" { skipNext = true; continue }
+            if word == "--force" || word.hasPrefix("--out=") || word.hasPrefix("--seed=") { continue }
             kept.append(word)
         }
         return kept.isEmpty ? "" : "`" + kept.joined(separator: " ") + "`"

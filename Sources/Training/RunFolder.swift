@@ -35,32 +35,31 @@ public struct RunFolder: Sendable {
 
     /// Makes `path` the folder of a new run: creates it (and its parents) if it does not exist;
     /// refuses it if it exists and holds anything, unless `replacing`, which first removes what an
-    /// earlier run left there (its files only; anything else makes it refuse too).
+    /// earlier run left there (its files only; anything else makes it refuse too). A link, or
+    /// anything but a folder, is refused.
     public static func create(_ path: String, replacing: Bool) throws -> RunFolder {
         let folder = RunFolder(path)
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw RunFolderError("\(path): exists and is not a folder") }
-            let contents = (try? manager.contentsOfDirectory(atPath: path)) ?? []
-            if !contents.isEmpty {
-                guard replacing else {
-                    throw RunFolderError("\(path): the folder is not empty (an earlier run?); choose another --out, or --force to replace that run")
-                }
-                if let stranger = contents.first(where: { !fileNames.contains($0) && !$0.hasPrefix(".") }) {
-                    throw RunFolderError("\(path): holds \(stranger), which no run writes; not replacing it")
-                }
-                for name in fileNames { try? manager.removeItem(atPath: folder.file(name)) }
-            }
-            try AtomicFile.prepareDirectory(path)
-            return folder
-        }
-        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try AtomicFile.prepareDirectory(parent)
-        guard mkdir(path, 0o755) == 0 else {
-            if errno == EEXIST { return try create(path, replacing: replacing) }
+        try AtomicFile.prepareDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        if mkdir(path, 0o755) == 0 { return folder }
+        guard errno == EEXIST else {
             throw RunFolderError("\(path): the folder cannot be created (\(String(cString: strerror(errno))))")
         }
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw RunFolderError("\(path): exists and is not a folder (or is a link)")
+        }
+        let manager = FileManager.default
+        let contents = (try? manager.contentsOfDirectory(atPath: path)) ?? []
+        if !contents.isEmpty {
+            guard replacing else {
+                throw RunFolderError("\(path): the folder is not empty (an earlier run?); choose another --out, or --force to replace that run")
+            }
+            if let stranger = contents.first(where: { !fileNames.contains($0) && !$0.hasPrefix(".") }) {
+                throw RunFolderError("\(path): holds \(quoted(stranger)), which no run writes; not replacing it")
+            }
+            for name in fileNames { try? manager.removeItem(atPath: folder.file(name)) }
+        }
+        guard access(path, W_OK) == 0 else { throw RunFolderError("\(path): the folder is not writable") }
         return folder
     }
 

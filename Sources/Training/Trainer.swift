@@ -20,9 +20,12 @@ public struct StoppedError: Error, CustomStringConvertible {
     public let batch: Int
     /// The run's folder, which keeps the last finished epoch's files.
     public var folder: String?
+    /// True when the run stopped before finishing any epoch, so that it kept nothing.
+    public var keptNothing = false
     public var description: String {
         "stopped in epoch \(epoch) after batch \(batch)"
             + (folder.map { "; \($0) keeps the last finished epoch: continue with backprop train --resume \($0)" } ?? "")
+            + (keptNothing ? "; no epoch had finished, so nothing was kept" : "")
     }
 }
 

@@ -64,7 +64,6 @@ public struct RunResult {
     public var bestAccuracy: Double { metrics.map(\.test_acc).max() ?? 0 }
     public var bestEpoch: Int { metrics.max { $0.test_acc < $1.test_acc }?.epoch ?? 0 }
     public var lastAccuracy: Double { metrics.last?.test_acc ?? 0 }
-    public var finalEvaluation: EvaluationResult
 }
 
 /// A whole training run, as `backprop train` does it: data, model summary, epochs with a progress
@@ -98,10 +97,10 @@ public final class TrainingRun {
         let s = state.settings
         let source = RunFolder(folder).statePath
         guard let model = Models.named(s.model) else {
-            throw RunFolderError("\(source): unknown model \"\(s.model)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+            throw RunFolderError("\(source): unknown model \(quoted(s.model)); expected one of \(Models.all.map(\.name).joined(separator: ", "))")
         }
         guard let dataset = DatasetKind(rawValue: s.dataset) else {
-            throw RunFolderError("\(source): unknown data set \"\(s.dataset)\"; expected mnist or fashion")
+            throw RunFolderError("\(source): unknown data set \(quoted(s.dataset)); expected mnist or fashion")
         }
         var configuration = RunConfiguration(model: model, recipe: s.recipe, seed: s.seed, dataset: dataset,
                                              dataDirectory: dataDirectory ?? s.dataDirectory, outDirectory: folder,
@@ -156,12 +155,29 @@ public final class TrainingRun {
 
         let bar = ProgressBar()
         var metrics: [EpochMetrics] = []
-        var evaluation = EvaluationResult(loss: 0, correct: 0, count: 0, predictions: [], labels: [])
         if let state = c.resumeFrom {
             try state.restore(into: trainer, loader: trainLoader, source: folder.statePath)
-            metrics = Array(try folder.metrics().prefix(state.epochsDone))
+            metrics = try folder.metrics()
+            guard metrics.count >= state.epochsDone else {
+                throw RunFolderError("\(folder.metricsPath): \(metrics.count) epochs recorded, but the state says \(state.epochsDone) are done")
+            }
+            metrics = Array(metrics.prefix(state.epochsDone))
             say("Resuming after epoch \(state.epochsDone) of \(c.recipe.epochs).")
-            if state.epochsDone >= c.recipe.epochs { evaluation = trainer.evaluate(on: testLoader) }
+        }
+        /// A stop asked for: the files of the last finished epoch stay (or, before the first, the
+        /// folder this run made is removed again).
+        func stopped(_ error: StoppedError) -> StoppedError {
+            var error = error
+            if metrics.isEmpty && c.resumeFrom == nil {
+                try? FileManager.default.removeItem(atPath: folder.file("command.txt"))
+                if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
+                    try? FileManager.default.removeItem(atPath: folder.path)
+                }
+                error.keptNothing = true
+            } else {
+                error.folder = folder.path
+            }
+            return error
         }
         for epoch in stride(from: trainer.epochsDone + 1, through: c.recipe.epochs, by: 1) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -172,14 +188,13 @@ public final class TrainingRun {
                     self.onBatch?(progress)
                     return !self.stopRequested.load(ordering: .relaxed)
                 }
-            } catch var stopped as StoppedError {
+            } catch let error as StoppedError {
                 bar.finish()
-                stopped.folder = folder.path
-                throw stopped
+                throw stopped(error)
             }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             bar.finish()
-            evaluation = trainer.evaluate(on: testLoader)
+            let evaluation = trainer.evaluate(on: testLoader)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let row = EpochMetrics(epoch: epoch, lr: Double(trained.learningRate), train_loss: trained.loss,
                                    train_acc: trained.accuracy, test_loss: evaluation.loss,
@@ -191,8 +206,12 @@ public final class TrainingRun {
             try Checkpoint.save(model, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
             try writePictures(in: folder, metrics: metrics, evaluation: evaluation, test: test)
             try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader).write(to: folder.statePath)
+            // A stop asked for while evaluating or writing takes effect here, with this epoch saved.
+            if stopRequested.load(ordering: .relaxed) && epoch < c.recipe.epochs {
+                throw stopped(StoppedError(epoch: epoch, batch: trainLoader.batchCount))
+            }
         }
-        let result = RunResult(metrics: metrics, finalEvaluation: evaluation)
+        let result = RunResult(metrics: metrics)
         say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(folder.path)/")
         return result
     }

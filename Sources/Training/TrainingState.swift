@@ -122,6 +122,14 @@ public struct TrainingState {
             guard values.allSatisfy(\.isFinite) else {
                 throw RunFolderError("\(source): optimizer state \"\(name)\" holds values that are not finite numbers")
             }
+            // The optimiser counts the steps it took (Adam's bias correction divides by 1 − β^t)...
+            if name == "step", values != [Float(step)] {
+                throw RunFolderError("\(source): the optimizer has taken \(values.first.map { "\($0)" } ?? "no") steps, the run \(step)")
+            }
+            // ...and Adam's second moments are averages of squares.
+            if name.hasPrefix("exp_avg_sq."), values.contains(where: { $0 < 0 }) {
+                throw RunFolderError("\(source): optimizer state \"\(name)\" holds negative averages of squares")
+            }
             tensor.copy(from: values)
         }
         trainer.restorePosition(step: step, epochsDone: epochsDone, dropoutRandom: dropoutRandom)

@@ -67,11 +67,11 @@ struct EvalCommand: ParsableCommand {
 
 /// Builds the model a checkpoint was saved from and loads its weights; one-line errors otherwise.
 func loadModel(checkpoint: String, name: String?) throws -> Model {
-    let saved = try Checkpoint.modelName(in: checkpoint)
-    guard let modelName = name ?? saved else {
+    let file = try SafetensorsFile.read(path: checkpoint)
+    guard let modelName = name ?? file.metadata["model"] else {
         throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
     }
     let model = try modelDefinition(named: modelName, source: checkpoint).makeModel()
-    try Checkpoint.load(model, from: checkpoint)
+    try Checkpoint.load(model, from: file, source: checkpoint)
     return model
 }

@@ -12,7 +12,7 @@ struct PredictCommand: ParsableCommand {
 
     @Option(help: "A model.safetensors written by backprop train.") var checkpoint: String
     @Option(help: "The model, if the checkpoint does not name it.") var model: String?
-    @Option(help: "How many of the most likely classes to show.") var top = 3
+    @Option(help: "How many of the most likely classes to show, 1 to 10.") var top = 3
     @Option(help: "Data set the model was trained on (for class names and normalisation).") var dataset: DatasetKind = .mnist
     @Option(help: "Also write each 28×28 image the model saw as a PNG into this folder.") var saveInputs: String?
     @Argument(help: "Image files (PNG or PGM).") var images: [String]
@@ -34,10 +34,10 @@ struct PredictCommand: ParsableCommand {
                                      to: saveInputs + "/\(name)-28x28.png")
             }
         }
-        let n = dataset.normalization
-        let input = Tensor(shape: [digits.count, 1, 28, 28],
-                           values: digits.flatMap { $0.map { (Float($0) / 255 - n.mean) / n.std } })
-        let output = model.forward(input, context: Context(training: false))
+        // The digits as a data set (their classes unknown: 0), evaluated batch by batch as the test set is.
+        let digitSet = Dataset(rows: 28, columns: 28, images: digits.flatMap { $0 }, labels: Array(repeating: 0, count: digits.count))
+        let loader = BatchLoader(dataset: digitSet, batchSize: 128, shuffles: false, normalization: dataset.normalization)
+        let output = Trainer.evaluate(model: model, on: loader, keepOutputs: true).outputs
         for (index, path) in images.enumerated() {
             let probabilities = (0..<10).map { exp(Double(output[index * 10 + $0])) }
             let ranked = probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)

@@ -8,7 +8,7 @@ struct ReportCommand: ParsableCommand {
         abstract: "Summarise finished runs: a Markdown results table by model (over seeds) and one accuracy-by-epoch chart.")
 
     @Argument(help: "Run folders written by backprop train.") var runs: [String]
-    @Option(help: "The last k epochs whose minimum and mean the table shows (default: each model's target, 4 for s7, else 5).")
+    @Option(help: "The last k epochs whose minimum and mean the table shows, 1 to 1000 (default: each model's target, 4 for s7, else 5).")
     var last: Int?
     @Option(help: "Write the accuracy-by-epoch chart of all runs (SVG and PNG) into this folder.") var chart: String?
     @Option(help: "The chart's file name, without extension.") var chartName = "accuracy"

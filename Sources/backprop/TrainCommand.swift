@@ -7,15 +7,16 @@ import NN
 import Synchronization
 import Training
 
-/// Set by the Ctrl-C handler of `train` (an atomic store is all a signal handler may do here).
-let interruption = Atomic<Bool>(false)
+/// The signal (SIGINT, SIGTERM) that asked `train` to stop, or 0; set by its handler (an atomic
+/// store is all a signal handler may do here).
+let interruption = Atomic<Int32>(0)
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a model on MNIST (or Fashion-MNIST) with its recipe, print the course's test line each epoch, save the run.")
 
-    @Option(help: modelHelp) var model = "s6"
+    @Option(help: ArgumentHelp(modelHelp.abstract + " (default: s6)")) var model: String?
     @Option(help: "Epochs, \(Recipe.Limits.epochs.lowerBound) to \(Recipe.Limits.epochs.upperBound) (default: the model's recipe).")
     var epochs: Int?
     @Option(help: "Batch size, \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound) (default: the model's recipe).")
@@ -29,14 +30,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning-rate schedule (default: the recipe's).") var schedule: ScheduleKind?
     @Option(help: "OneCycle: the fraction of the steps spent warming up to the peak rate, in (0, 1) (default: the recipe's).")
     var warmup: Float?
-    @Option(help: "StepLR: epochs between reductions, \(Recipe.Limits.stepSize.lowerBound) to \(Recipe.Limits.stepSize.upperBound).")
-    var stepSize = 6
-    @Option(help: "StepLR: factor of each reduction.") var gamma: Float = 0.3
+    @Option(help: "StepLR: epochs between reductions, \(Recipe.Limits.stepSize.lowerBound) to \(Recipe.Limits.stepSize.upperBound) (default: 6).")
+    var stepSize: Int?
+    @Option(help: "StepLR: factor of each reduction, \(Recipe.Limits.gamma.lowerBound) to \(Recipe.Limits.gamma.upperBound) (default: 0.3).")
+    var gamma: Float?
     @Option(help: "Random rotation in ±degrees, 0 to 180 (0: none; default: the recipe's).") var rotation: Float?
     @Option(help: "Random translation as a fraction of the image size, 0 to \(Recipe.Limits.translateFraction.upperBound) (default: the recipe's).")
     var translate: Float?
-    @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 1
-    @Option(help: "Data set.") var dataset: DatasetKind = .mnist
+    @Option(help: "Random seed: the same seed gives the same run (default: 1).") var seed: UInt64?
+    @Option(help: "Data set (default: mnist).") var dataset: DatasetKind?
     @Option(help: "Folder of the IDX files (default data/mnist, fetched when missing; Fashion-MNIST: Debian's package folder).")
     var data: String?
     @Option(help: "Folder for the run's files (default: a new folder under runs/). It must be new or empty, unless --force.")
@@ -53,11 +55,11 @@ struct TrainCommand: ParsableCommand {
     /// The options that change what a run computes: a resumed run takes all of them from its state.
     var recipeOptionsGiven: [String] {
         let given: [(String, Bool)] = [
-            ("--model", model != "s6"), ("--epochs", epochs != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
+            ("--model", model != nil), ("--epochs", epochs != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
             ("--momentum", momentum != nil), ("--optimizer", optimizer != nil), ("--nesterov", nesterov != nil),
             ("--weight-decay", weightDecay != nil), ("--schedule", schedule != nil), ("--warmup", warmup != nil),
-            ("--step-size", stepSize != 6), ("--gamma", gamma != 0.3), ("--rotation", rotation != nil),
-            ("--translate", translate != nil), ("--seed", seed != 1), ("--dataset", dataset != .mnist), ("--out", out != nil),
+            ("--step-size", stepSize != nil), ("--gamma", gamma != nil), ("--rotation", rotation != nil),
+            ("--translate", translate != nil), ("--seed", seed != nil), ("--dataset", dataset != nil), ("--out", out != nil),
             ("--force", force), ("--train-limit", trainLimit != nil), ("--test-limit", testLimit != nil),
         ]
         return given.filter(\.1).map(\.0)
@@ -88,7 +90,7 @@ struct TrainCommand: ParsableCommand {
         if let translate { recipe.translateFraction = translate }
         switch schedule {
         case .constant: recipe.schedule = .constant
-        case .step: recipe.schedule = .step(stepSize: stepSize, gamma: gamma)
+        case .step: recipe.schedule = .step(stepSize: stepSize ?? 6, gamma: gamma ?? 0.3)
         case .onecycle: recipe.schedule = .oneCycle(maxLearningRate: lr ?? recipe.learningRate)
         case nil: break
         }
@@ -102,8 +104,9 @@ struct TrainCommand: ParsableCommand {
 
     /// The run the options describe (a new run; `--resume` reads its own).
     func configuration() throws -> RunConfiguration {
-        let definition = try modelDefinition(named: model, source: "--model")
-        var configuration = RunConfiguration(model: definition, recipe: recipe(for: definition), seed: seed, dataset: dataset,
+        let definition = try modelDefinition(named: model ?? "s6", source: "--model")
+        var configuration = RunConfiguration(model: definition, recipe: recipe(for: definition), seed: seed ?? 1,
+                                             dataset: dataset ?? .mnist,
                                              dataDirectory: data, outDirectory: out, trainLimit: trainLimit,
                                              testLimit: testLimit, threads: threads ?? Threads.available)
         configuration.replacesEarlierRun = force
@@ -118,19 +121,25 @@ struct TrainCommand: ParsableCommand {
         } else {
             configuration = try self.configuration()
             configuration.commandLine = "backprop " + CommandLine.arguments.dropFirst().joined(separator: " ")
-            print("backprop train --model \(model): \(describe(configuration.recipe))")
+            print("backprop train --model \(configuration.model.name): \(describe(configuration.recipe))")
         }
         let run = TrainingRun(configuration) { print($0); fflush(stdout) }
         // Ctrl-C (or a SIGTERM) stops the run after the batch under way, never in the middle of
         // writing its files; a second one ends the process at once.
         _ = interruption.load(ordering: .relaxed)
+        var signals = sigset_t()
+        sigemptyset(&signals)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
-                interruption.store(true, ordering: .relaxed)
+                interruption.store(number, ordering: .relaxed)
                 signal(number, SIG_DFL)
             }
+            sigaddset(&signals, signalNumber)
         }
-        run.onBatch = { _ in if interruption.load(ordering: .relaxed) { run.stop() } }
+        // A parent may have started us with them blocked (as test runners do); the threads the
+        // run starts from here on inherit this.
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        run.onBatch = { _ in if interruption.load(ordering: .relaxed) != 0 { run.stop() } }
         _ = try run.execute()
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Training
 
 /// The command line: one subcommand per file, each a thin layer over the libraries.
@@ -21,6 +22,9 @@ func runCommandLine() -> Never {
     } catch {
         if let stopped = error as? StoppedError {
             FileHandle.standardError.write(Data(("backprop: " + stopped.description + "\n").utf8))
+            // End as the signal would have, so that a shell script running us stops too.
+            let number = interruption.load(ordering: .relaxed)
+            if number != 0 { kill(getpid(), number) }
             exit(130)
         }
         let code = Backprop.exitCode(for: error)

@@ -111,6 +111,7 @@ struct HostileInputTests {
             ("bad generator", { m, _, _ in m["dropout_random"] = "1,2,zz,4" }, ["dropout_random"]),
             ("batch size 0", { _, _, r in r["batchSize"] = 0 }, ["batch-size", "got 0"]),
             ("batch size 2^62", { _, _, r in r["batchSize"] = 4_611_686_018_427_387_904 }, ["batch-size"]),
+            ("batch size −64", { _, _, r in r["batchSize"] = -64 }, ["batch-size"]),
             ("epochs done Int.max", { m, _, _ in m["epochs_done"] = "9223372036854775807" }, ["epochs done"]),
             ("epochs done −5", { m, _, _ in m["epochs_done"] = "-5" }, ["epochs_done"]),
             ("step out of step", { m, _, _ in m["step"] = "7" }, ["step 7"]),
@@ -138,6 +139,26 @@ struct HostileInputTests {
             #expect(Self.snapshot(folder) == before, "\(name): the run's files changed")
             #expect(!FileManager.default.fileExists(atPath: missing), "\(name): created the data folder the state names")
         }
+
+        // Tensors too: a batch count of 10³⁰ (saved again as int64 after the next epoch: undefined
+        // behaviour once converted), and an optimiser that took other steps than the run.
+        let tensorCases: [(String, SafetensorsFile.Tensor, String)] = [
+            ("model.convblock1.1.num_batches_tracked", .init(name: "model.convblock1.1.num_batches_tracked", shape: [], floats: [1e30]),
+             "whole number of batches"),
+            ("optimizer.step", .init(name: "optimizer.step", shape: [1], floats: [123]), "123.0 steps"),
+        ]
+        for (name, replacement, words) in tensorCases {
+            let folder = Backprop.temporaryFolder() + "/run"
+            try FileManager.default.copyItem(atPath: run, toPath: folder)
+            let path = folder + "/training-state.safetensors"
+            var file = try SafetensorsFile.read(path: path)
+            let index = try #require(file.tensors.firstIndex { $0.name == name })
+            file.tensors[index] = replacement
+            try file.write(to: path)
+            let before = Self.snapshot(folder)
+            Self.expectOneLineFailure(try Backprop.run(["train", "--resume", folder], timeout: 120), mentioning: [words])
+            #expect(Self.snapshot(folder) == before)
+        }
     }
 
     /// `--out` naming an earlier run is refused before anything is written, unless `--force`.
@@ -162,6 +183,18 @@ struct HostileInputTests {
                                                     "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1"], timeout: 120)
         Self.expectOneLineFailure(result, mentioning: ["no network", folder, "t10k-labels-idx1-ubyte"])
         #expect(!FileManager.default.fileExists(atPath: folder))
+    }
+
+    /// A `pip.py` in the folder the command runs from is never run in pip's place (pip runs as
+    /// `python3 -P`, from a private folder).
+    @Test func aPipModuleInTheWorkingFolderIsNotRun() throws {
+        let here = Backprop.temporaryFolder()
+        try AtomicFile.write("open(\"\(here)/pip.py-ran\", \"w\").write(\"ran\")\n", to: here + "/pip.py")
+        let result = try Backprop.run(["data", "fetch", "--data", here + "/mnist"], in: here,
+                                      environment: ["PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_RETRIES": "0",
+                                                    "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1"], timeout: 120)
+        Self.expectOneLineFailure(result, mentioning: ["no network"])
+        #expect(!FileManager.default.fileExists(atPath: here + "/pip.py-ran"))
     }
 
     /// A wheel that is not PyPI's own (a `PIP_FIND_LINKS` folder, a pip.conf) is never opened:

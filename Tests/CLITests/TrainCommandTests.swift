@@ -118,6 +118,52 @@ struct ResumeTests {
         #expect(leftovers.isEmpty, "temporary files left behind: \(leftovers)")
     }
 
+    /// Ctrl-C stops a run after the batch under way and ends the process as SIGINT would: in its
+    /// second epoch, the first epoch's files stay and `--resume` finishes the run; in its first,
+    /// the folder it made is removed again. No temporary file is left either way.
+    @Test func ctrlCStopsCleanly() throws {
+        let data = try HostileInputTests.dataFolder(train: 6000, test: 200)
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func start(_ out: String) throws -> (Process, Pipe, Pipe) {
+            let process = Process(), output = Pipe(), errors = Pipe()
+            process.executableURL = URL(fileURLWithPath: Backprop.executable)
+            process.arguments = ["train", "--model", "s6", "--epochs", "3", "--data", data, "--out", out]
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            return (process, output, errors)
+        }
+        // In epoch 2: interrupted once epoch 1's state is saved.
+        let (second, _, secondErrors) = try start(folder + "/second")
+        let state = folder + "/second/training-state.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: state) && Date() < deadline && second.isRunning { usleep(2_000) }
+        kill(second.processIdentifier, SIGINT)
+        second.waitUntilExit()
+        let message = String(decoding: secondErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(second.terminationReason == .uncaughtSignal && second.terminationStatus == SIGINT, "\(message)")
+        #expect(message.contains("stopped in epoch 2") && message.contains("train --resume " + folder + "/second"), "\(message)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/second").filter { $0.hasPrefix(".") }.isEmpty)
+        let resumed = try Backprop.run(["train", "--resume", folder + "/second"], timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        #expect(try String(contentsOfFile: folder + "/second/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == 3)
+
+        // In epoch 1: interrupted as soon as training starts; nothing was kept, so nothing stays.
+        let (first, firstOutput, firstErrors) = try start(folder + "/first")
+        var seen = ""
+        while !seen.contains("Training s6 on") {
+            let chunk = firstOutput.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(first.processIdentifier, SIGINT)
+        first.waitUntilExit()
+        let firstMessage = String(decoding: firstErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(firstMessage.contains("stopped in epoch 1") && firstMessage.contains("nothing was kept"), "\(firstMessage)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/first"))
+    }
+
     @Test func resumingNothingIsOneLine() throws {
         let folder = Backprop.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

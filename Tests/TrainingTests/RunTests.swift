@@ -70,5 +70,11 @@ struct RunTests {
         let folders = try (0..<5).map { _ in try RunFolder.createUnique(in: parent, name: "s6-same-second").path }
         #expect(Set(folders).count == 5)
         #expect(folders.last == parent + "/s6-same-second-5")
+        // Eight runs starting at the same moment, on eight threads: eight folders.
+        let made = UnsafeMutableBufferPointer<String?>.allocate(capacity: 8)   // one slot per thread
+        made.initialize(repeating: nil)
+        defer { made.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 8) { made[$0] = try? RunFolder.createUnique(in: parent, name: "s7-same-moment").path }
+        #expect(Set(made.compactMap { $0 }).count == 8)
     }
 }

@@ -38,8 +38,8 @@ public final class BatchNorm2d: Layer {
     private var input: Tensor?
     /// The statistics of the last forward pass: μ and 1/√(σ² + ε) per channel, from the batch
     /// (`fromBatch`) or the running ones.
-    private(set) var mean: [Float]
-    private(set) var inverseStd: [Float]
+    let mean: Tensor
+    let inverseStd: Tensor
     private(set) var fromBatch = false
 
     public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
@@ -50,8 +50,8 @@ public final class BatchNorm2d: Layer {
         bias = Parameter(shape: [channels])
         runningMean = Tensor(shape: [channels])
         runningVariance = Tensor(shape: [channels])
-        mean = Array(repeating: 0, count: channels)
-        inverseStd = Array(repeating: 1, count: channels)
+        mean = Tensor(shape: [channels])
+        inverseStd = Tensor(shape: [channels])
         resetToDefaults()
     }
 
@@ -82,8 +82,7 @@ public final class BatchNorm2d: Layer {
 
     public func copy() -> Layer {
         let twin = BatchNorm2d(channels, momentum: momentum, epsilon: epsilon)
-        for (mine, theirs) in zip(namedParameters, twin.namedParameters) { theirs.parameter.value.copy(from: mine.parameter.value) }
-        for (mine, theirs) in zip(namedBuffers, twin.namedBuffers) { theirs.buffer.tensor.copy(from: mine.buffer.tensor) }
+        twin.copyValues(from: self)
         return twin
     }
 
@@ -91,69 +90,58 @@ public final class BatchNorm2d: Layer {
         self.input = input
         updateStatistics(input, context: context)
         output.reshape(input.shape)
-        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
-        let x = input.data, y = output.data
-        parallelFor(channels, threads: context.threads) { _, range in
-            for c in range {
-                let (scale, shift) = self.affine(c)
-                BatchNormKernel.normalize(channel: c, layout, x: x, y: y, scale: scale, shift: shift)
-            }
-        }
+        BatchNormKernel.normalize(layout(of: input), x: input.data, y: output.data, kernelChannels, threads: context.threads)
         return output
     }
 
-    /// Channel c as y = x·scale + shift: scale = γ/√(σ² + ε), shift = β − μ·scale, with the
-    /// statistics of the last forward pass.
-    func affine(_ c: Int) -> (scale: Float, shift: Float) {
-        let scale = weight.value[c] * inverseStd[c]
-        return (scale, bias.value[c] - mean[c] * scale)
+    func layout(of input: Tensor) -> BatchNormKernel.Layout {
+        BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
+    }
+
+    /// γ, β and the statistics of the last forward pass, as the kernel reads them.
+    var kernelChannels: BatchNormKernel.Channels {
+        BatchNormKernel.Channels(gamma: weight.value.data, beta: bias.value.data, mean: mean.data, inverseStd: inverseStd.data)
+    }
+
+    /// Evaluation's fixed map y = x·scale + shift per channel, from the running statistics:
+    /// scale = γ/√(running_var + ε), shift = β − running_mean·scale (`ConvBlock` folds it into its convolution).
+    func fixedScaleAndShift() -> (scale: [Float], shift: [Float]) {
+        let scale = (0..<channels).map { weight.value[$0] / (runningVariance[$0] + epsilon).squareRoot() }
+        return (scale, (0..<channels).map { bias.value[$0] - runningMean[$0] * scale[$0] })
     }
 
     /// Sets `mean` and `inverseStd` for `input`: the batch's when training (and moves the running
     /// statistics towards them), else the running ones.
     func updateStatistics(_ input: Tensor, context: Context) {
-        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
+        let layout = layout(of: input)
         let m = layout.valuesPerChannel
-        let x = input.data
+        let x = input.data, meanOut = mean.data, inverseStdOut = inverseStd.data
         let training = context.training
         fromBatch = training
         if training { batchesTracked[0] += 1 }
-        mean.withUnsafeMutableBufferPointer { meanBuffer in
-        inverseStd.withUnsafeMutableBufferPointer { inverseStdBuffer in
-            let meanOut = meanBuffer.baseAddress!, inverseStdOut = inverseStdBuffer.baseAddress!
-            parallelFor(channels, threads: context.threads) { _, range in
-                for c in range {
-                    guard training else {
-                        meanOut[c] = self.runningMean[c]
-                        inverseStdOut[c] = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
-                        continue
-                    }
-                    let (mean, variance) = BatchNormKernel.statistics(channel: c, layout, x: x)
-                    meanOut[c] = mean
-                    inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
-                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-                    self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mean
-                    self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c] + self.momentum * Float(unbiased)
+        parallelFor(channels, threads: context.threads) { _, range in
+            for c in range {
+                guard training else {
+                    meanOut[c] = self.runningMean[c]
+                    inverseStdOut[c] = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
+                    continue
                 }
+                let (mean, variance) = BatchNormKernel.statistics(channel: c, layout, x: x)
+                meanOut[c] = mean
+                inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
+                let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+                self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mean
+                self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c] + self.momentum * Float(unbiased)
             }
-        }
         }
     }
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
         inputGradient.reshape(input.shape)
-        let layout = BatchNormKernel.Layout(images: input.batch, channels: channels, plane: input.shape[2] * input.shape[3])
-        let x = input.data, g = outputGradient.data, dx = needsInputGradient ? inputGradient.data : nil
-        parallelFor(channels, threads: context.threads) { _, range in
-            for c in range {
-                let (dBeta, dGamma) = BatchNormKernel.backward(
-                    channel: c, layout, g: g, x: x, through: nil, mean: self.mean[c], inverseStd: self.inverseStd[c],
-                    gamma: self.weight.value[c], statisticsFromBatch: self.fromBatch, dx: dx)
-                self.bias.gradient[c] += dBeta
-                self.weight.gradient[c] += dGamma
-            }
-        }
+        BatchNormKernel.backward(layout(of: input), g: outputGradient.data, x: input.data, through: nil, kernelChannels,
+                                 statisticsFromBatch: fromBatch, dx: needsInputGradient ? inputGradient.data : nil,
+                                 gammaGradient: weight.gradient.data, betaGradient: bias.gradient.data, threads: context.threads)
         return needsInputGradient ? inputGradient : nil
     }
 }

@@ -64,18 +64,14 @@ public final class Conv2d: Layer {
                   padding: padding, bias: bias != nil)
     }
 
-    /// PyTorch's default: weights and bias uniform in ±1/√fan_in, fan_in = Cin·k·k (kaiming_uniform with a = √5).
+    /// PyTorch's default: weights and bias uniform in ±1/√fan_in, fan_in = Cin·k·k.
     public func initialize(using random: inout Random) {
-        let bound = 1 / Float(inChannels * kernelSize * kernelSize).squareRoot()
-        for p in [weight] + (bias.map { [$0] } ?? []) {
-            for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
-        }
+        initializeUniformly([weight] + (bias.map { [$0] } ?? []), fanIn: inChannels * kernelSize * kernelSize, using: &random)
     }
 
     public func copy() -> Layer {
         let twin = Conv2d(inChannels, outChannels, kernelSize: kernelSize, padding: padding, bias: bias != nil)
-        twin.weight.value.copy(from: weight.value)
-        if let bias { twin.bias?.value.copy(from: bias.value) }
+        twin.copyValues(from: self)
         return twin
     }
 

@@ -73,9 +73,7 @@ public final class ConvBlock: Layer {
         guard context.training || context.needsBackward else {
             convolutionOutput = nil
             mask = nil
-            let norm = normalization
-            let scale = (0..<norm.channels).map { norm.weight.value[$0] / (norm.runningVariance[$0] + norm.epsilon).squareRoot() }
-            let shift = (0..<norm.channels).map { norm.bias.value[$0] - norm.runningMean[$0] * scale[$0] }
+            let (scale, shift) = normalization.fixedScaleAndShift()
             return convolution.forwardFolded(input, scale: scale, shift: shift, context: context)
         }
         let z = convolution.forward(input, context: context)
@@ -84,15 +82,9 @@ public final class ConvBlock: Layer {
         let dropout = context.training ? dropout : nil
         mask = dropout.flatMap { $0.probability > 0 ? DropoutMask(key: context.random.next(), probability: $0.probability) : nil }
         output.reshape(z.shape)
-        let layout = BatchNormKernel.Layout(images: z.batch, channels: normalization.channels, plane: z.shape[2] * z.shape[3])
-        let x = z.data, y = output.data, mask = mask, wholeChannels = dropout?.wholeChannels ?? false
-        parallelFor(normalization.channels, threads: context.threads) { _, range in
-            for c in range {
-                let (scale, shift) = self.normalization.affine(c)
-                BatchNormKernel.normalize(channel: c, layout, x: x, y: y, scale: scale, shift: shift, rectify: true,
-                                          dropout: mask, dropsWholeChannels: wholeChannels)
-            }
-        }
+        BatchNormKernel.normalize(normalization.layout(of: z), x: z.data, y: output.data, normalization.kernelChannels,
+                                  rectify: true, dropout: mask, dropsWholeChannels: dropout?.wholeChannels ?? false,
+                                  threads: context.threads)
         return output
     }
 
@@ -102,18 +94,10 @@ public final class ConvBlock: Layer {
         }
         let norm = normalization
         normalizationGradient.reshape(z.shape)
-        let layout = BatchNormKernel.Layout(images: z.batch, channels: norm.channels, plane: z.shape[2] * z.shape[3])
-        let g = outputGradient.data, x = z.data, y = UnsafePointer(output.data), dz = normalizationGradient.data
-        let keptScale = mask?.scale ?? 1
-        parallelFor(norm.channels, threads: context.threads) { _, range in
-            for c in range {
-                let (dBeta, dGamma) = BatchNormKernel.backward(
-                    channel: c, layout, g: g, x: x, through: y, keptScale: keptScale, mean: norm.mean[c],
-                    inverseStd: norm.inverseStd[c], gamma: norm.weight.value[c], statisticsFromBatch: norm.fromBatch, dx: dz)
-                norm.bias.gradient[c] += dBeta
-                norm.weight.gradient[c] += dGamma
-            }
-        }
+        BatchNormKernel.backward(norm.layout(of: z), g: outputGradient.data, x: z.data, through: output.data,
+                                 keptScale: mask?.scale ?? 1, norm.kernelChannels, statisticsFromBatch: norm.fromBatch,
+                                 dx: normalizationGradient.data, gammaGradient: norm.weight.gradient.data,
+                                 betaGradient: norm.bias.gradient.data, threads: context.threads)
         return convolution.backward(normalizationGradient, context: context, needsInputGradient: needsInputGradient)
     }
 }

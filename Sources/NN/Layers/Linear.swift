@@ -45,16 +45,12 @@ public final class Linear: Layer {
 
     /// PyTorch's default: weights and bias uniform in ±1/√in.
     public func initialize(using random: inout Random) {
-        let bound = 1 / Float(inFeatures).squareRoot()
-        for p in [weight] + (bias.map { [$0] } ?? []) {
-            for i in 0..<p.count { p.value[i] = random.uniform(-bound, bound) }
-        }
+        initializeUniformly([weight] + (bias.map { [$0] } ?? []), fanIn: inFeatures, using: &random)
     }
 
     public func copy() -> Layer {
         let twin = Linear(inFeatures, outFeatures, bias: bias != nil)
-        twin.weight.value.copy(from: weight.value)
-        if let bias { twin.bias?.value.copy(from: bias.value) }
+        twin.copyValues(from: self)
         return twin
     }
 
