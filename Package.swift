@@ -4,7 +4,8 @@ import PackageDescription
 // The kernels are only fast when the compiler may use this CPU's vector units (AVX-512 here) and
 // drop bounds checks: measured here, a plain `-c release` build is 4–5× slower
 // (../shared/notes/cpu-kernels.md). So every release build of the engine gets these flags; debug
-// builds stay checked. `unsafeFlags` are fine for a root package such as this tool.
+// builds stay checked. `unsafeFlags` are fine for a root package such as this tool. Code built so
+// has no bounds checks: every value from outside is validated by throwing code first (CONTRIBUTING.md).
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "native"], .when(configuration: .release)),
 ]
@@ -42,7 +43,8 @@ let package = Package(
                                              .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fast),
         // Files in and out: safetensors, PNG and PGM, gzip and zlib, the xlsx writer, atomic writes;
         // how numbers are written for people.
-        .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"]),
+        // Built like the engine, so that the tests check its zlib calls, readers and writers as users run them.
+        .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"], swiftSettings: fast),
         // SVG and PNG pictures: line charts, digit grids, the canvas and font they are drawn with.
         .target(name: "Pictures", dependencies: ["Formats"]),
         .executableTarget(name: "backprop", dependencies: [

@@ -14,7 +14,11 @@ struct SheetCommand: ParsableCommand {
     @Option(help: "The starting weights w1,...,w8.") var weights = "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55"
     @Option(help: "Fixed biases b_hidden,b_output added to both units of a layer (not trained).") var biases = "0,0"
     @Option(help: "Learning rates, comma-separated, at most 20.") var lr = "0.1,0.2,0.5,0.8,1,2"
-    @Option(help: "Iterations of gradient descent (rows of the sheet), 1 to 1,000,000.") var iterations = 68
+    @Option(help: "Iterations of gradient descent (rows of each worksheet); all worksheets together hold at most \(grouped(SheetCommand.maximumRows)) rows.")
+    var iterations = 68
+
+    /// The most rows of all worksheets together: about 1 GB of memory and 30 s here.
+    static let maximumRows = 100_000
     @Option(help: "Folder for backprop.xlsx, the CSVs and loss.svg/png.") var out = "out/sheet"
     @Option(help: "text (explanation, table, chart) or json (every row of every run).") var format: OutputFormat = .text
 
@@ -53,7 +57,10 @@ struct SheetCommand: ParsableCommand {
     func validate() throws {
         _ = try parse()
         guard iterations > 0 else { throw ValidationError("--iterations: expected a positive whole number, got \(iterations)") }
-        guard iterations <= 1_000_000 else { throw ValidationError("--iterations: \(iterations) is more than the 1,000,000 rows a sheet can hold") }
+        let rates = try parse().learningRates.count
+        guard iterations <= Self.maximumRows / rates else {
+            throw ValidationError("--iterations: \(grouped(iterations)) rows for each of \(rates) learning rates; expected at most \(grouped(Self.maximumRows)) rows in all")
+        }
     }
 
     func run() throws {

@@ -154,17 +154,29 @@ struct PickleTests {
     }
 }
 
-/// A pickle of two million nested one-element tuples once overflowed the stack when freed:
-/// the reader stops building containers long before.
+/// A pickle of two million nested one-element tuples once overflowed the stack when freed, and
+/// the fuzzer found one of 9,000 that overflowed it when its error message printed the value:
+/// values may nest only a few levels, and messages never print them.
 @Suite("Hostile pickles")
 struct HostilePickleTests {
     @Test func deepNestingIsRefused() {
-        let depth = 2_000_000
-        let bytes: [UInt8] = [0x80, 0x02, 0x4e] + Array(repeating: 0x85, count: depth) + [0x2e]   // None, TUPLE1 × depth, STOP
-        let message = failure { _ = try Pickle.load(bytes, source: "deep.pkl") }
-        #expect(message?.contains("more than \(Pickle.maximumContainers) tuples and lists") == true, "\(message ?? "")")
+        for depth in [2_000_000, 9_089, Pickle.maximumDepth + 1] {
+            let bytes: [UInt8] = [0x80, 0x02, 0x4e] + Array(repeating: 0x85, count: depth) + [0x2e]   // None, TUPLE1 × depth, STOP
+            let message = failure { _ = try Pickle.load(bytes, source: "deep.pkl") }
+            #expect(message?.contains("nested more than \(Pickle.maximumDepth) deep") == true, "\(message ?? "")")
+        }
+        // As deep as allowed, then called: the message names the kind of value, not the value.
+        let called: [UInt8] = [0x80, 0x02, 0x4e] + Array(repeating: 0x85, count: Pickle.maximumDepth) + [0x29, 0x52, 0x2e]
+        let message = failure { _ = try Pickle.load(called, source: "called.pkl") }
+        #expect(message == "called.pkl: unreadable pickle (refusing to call a tuple of 1 at byte \(called.count - 1))", "\(message ?? "")")
+        // Lists grown by appending count too.
+        let appended: [UInt8] = [0x80, 0x02, 0x5d] + Array(repeating: [0x5d, 0x61], count: Pickle.maximumDepth).flatMap { $0 } + [0x2e]
+        #expect(failure { _ = try Pickle.load(appended, source: "lists.pkl") } == nil)
+        let deeper: [UInt8] = [0x80, 0x02] + Array(repeating: 0x5d, count: Pickle.maximumDepth + 2)
+            + Array(repeating: 0x61, count: Pickle.maximumDepth + 1) + [0x2e]
+        #expect(failure { _ = try Pickle.load(deeper, source: "lists.pkl") }?.contains("nested more than") == true)
         // A wide stack of small values is bounded the same way.
-        let wide: [UInt8] = [0x80, 0x02] + Array(repeating: [0x4b, 0x01], count: depth).flatMap { $0 } + [0x2e]
+        let wide: [UInt8] = [0x80, 0x02] + Array(repeating: [0x4b, 0x01], count: 2_000_000).flatMap { $0 } + [0x2e]
         #expect(failure { _ = try Pickle.load(wide, source: "wide.pkl") }?.contains("values held at once") == true)
     }
 }

@@ -13,11 +13,14 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
                          _ callback: TestOneInput) -> CInt
 
 /// Runs libFuzzer with the command line's options. The first argument that is not an option is
-/// the corpus folder: when it is empty, `seeds` (valid files the project writes) go into it first.
+/// the corpus folder: when it is empty or missing, `seeds` (valid files the project writes) go
+/// into it first. (An existing file instead is an input to run once, as libFuzzer does.)
 public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                       seeds: () throws -> [[UInt8]], _ testOneInput: TestOneInput) -> CInt {
     let arguments = (1..<Int(argc)).compactMap { argv?[$0].map { String(cString: $0) } }
+    var isFolder: ObjCBool = false
     if let corpus = arguments.first(where: { !$0.hasPrefix("-") }),
+       !FileManager.default.fileExists(atPath: corpus, isDirectory: &isFolder) || isFolder.boolValue,
        (try? FileManager.default.contentsOfDirectory(atPath: corpus))?.isEmpty ?? true {
         do {
             try AtomicFile.prepareDirectory(corpus)

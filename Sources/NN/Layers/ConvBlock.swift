@@ -65,8 +65,7 @@ public final class ConvBlock: Layer {
     public func multiplyAdds(for inputShape: [Int]) -> Int { convolution.multiplyAdds(for: inputShape) }
 
     public func copy() -> Layer {
-        ConvBlock(convolution.copy() as! Conv2d, normalization.copy() as! BatchNorm2d,
-                  dropout: dropout.map { Dropout($0.probability, wholeChannels: $0.wholeChannels) })
+        ConvBlock(convolution.copy() as! Conv2d, normalization.copy() as! BatchNorm2d, dropout: dropout?.copy() as? Dropout)
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
