@@ -50,7 +50,10 @@ let package = Package(
         .executableTarget(name: "backprop", dependencies: [
             "Sheet", "NN", "Data", "Formats", "Pictures", "Kernels", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ],
+        // `backprop import`'s tracer, run by a Python with PyTorch; scripts/torch_twin.py imports it too.
+        resources: [.embedInCode("import_tracer.py")],
+        swiftSettings: fast),
         .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Sheet"]),

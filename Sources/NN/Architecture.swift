@@ -13,14 +13,22 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var inChannels: Int?
     public var outChannels: Int?
     public var kernelSize: Int?
+    public var stride: Int?
     public var padding: Int?
+    public var dilation: Int?
     public var bias: Bool?
     public var probability: Float?
+    /// BatchNorm2d's eps and momentum, when not PyTorch's defaults (1e-5, 0.1).
+    public var epsilon: Float?
+    public var momentum: Float?
 
     public init(name: String = "", type: String, inChannels: Int? = nil, outChannels: Int? = nil,
-                kernelSize: Int? = nil, padding: Int? = nil, bias: Bool? = nil, probability: Float? = nil) {
+                kernelSize: Int? = nil, stride: Int? = nil, padding: Int? = nil, dilation: Int? = nil,
+                bias: Bool? = nil, probability: Float? = nil, epsilon: Float? = nil, momentum: Float? = nil) {
         self.name = name; self.type = type; self.inChannels = inChannels; self.outChannels = outChannels
-        self.kernelSize = kernelSize; self.padding = padding; self.bias = bias; self.probability = probability
+        self.kernelSize = kernelSize; self.stride = stride; self.padding = padding; self.dilation = dilation
+        self.bias = bias; self.probability = probability
+        self.epsilon = epsilon; self.momentum = momentum
     }
 }
 

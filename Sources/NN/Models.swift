@@ -1,3 +1,5 @@
+import Formats
+
 /// A model the command line knows by name: how to build it, its default recipe, and a few words.
 public struct ModelDefinition: Sendable {
     public let name: String
@@ -7,16 +9,32 @@ public struct ModelDefinition: Sendable {
     public let lastEpochs: Int
     /// The result its authors published, for models rebuilt from someone else's write-up.
     public let published: String?
+    /// The text of the model file it was read from (nil for the compiled ones).
+    public let file: String?
     let build: @Sendable () -> Sequential
 
     init(name: String, summary: String, recipe: Recipe, lastEpochs: Int = 5, published: String? = nil,
-         build: @escaping @Sendable () -> Sequential) {
+         file: String? = nil, build: @escaping @Sendable () -> Sequential) {
         self.name = name; self.summary = summary; self.recipe = recipe
-        self.lastEpochs = lastEpochs; self.published = published; self.build = build
+        self.lastEpochs = lastEpochs; self.published = published; self.file = file; self.build = build
+    }
+
+    /// The model file a run folder keeps: the one it was read from, or the compiled model's.
+    public var modelFileText: String { file ?? ModelFile.text(for: self) }
+
+    /// The shipped model called `name`, or the model file at `name` (a path: it has a "/" or
+    /// ends in .json); errors start with `source`, the option or file that named it.
+    public static func resolve(_ name: String, source: String) throws -> ModelDefinition {
+        if let shipped = Models.named(name) { return shipped }
+        guard name.contains("/") || name.hasSuffix(".json") else {
+            throw ModelError("\(source): unknown model \(quoted(name)); expected one of \(Models.all.map(\.name).joined(separator: ", ")), or a model file such as net.json")
+        }
+        return try ModelFile.read(name)
     }
 
     public func makeModel() -> Model {
-        // The shapes of the shipped models are checked by the tests, so this cannot fail.
+        // The shapes of the shipped models are checked by the tests, and a model file's when it
+        // is read, so this cannot fail.
         try! Model(name: name, network: build())
     }
 }

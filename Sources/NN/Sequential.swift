@@ -12,23 +12,35 @@ public final class Sequential: Layer {
     /// of its parts, "4–7").
     public let children: [(name: String, layer: Layer)]
     public let parts: [(name: String, layer: Layer)]
-    private let givenNames: [String?]
+    /// The names each child was given (one, or one per part; nil: numbered by position), for `copy` and model files.
+    let entryNames: [[String?]]
 
     /// Children with the given names, in order (nil: numbered by position).
-    init(layers: [(name: String?, layer: Layer)]) {
+    convenience init(layers: [(name: String?, layer: Layer)]) {
+        self.init(entries: layers.map { ([$0.name], $0.layer) })
+    }
+
+    /// Children in order, each with one name (nil: numbered by position) or — for a layer made
+    /// of parts, such as a `ConvBlock` standing for `self.conv1`, `self.bn1` and an `F.relu` of a
+    /// PyTorch class — one name for each part, its parts then sitting in this Sequential directly.
+    init(entries: [(names: [String?], layer: Layer)]) {
         var children: [(name: String, layer: Layer)] = []
         var parts: [(name: String, layer: Layer)] = []
         var position = 0
-        for (name, layer) in layers {
+        func nextPosition() -> String { defer { position += 1 }; return String(position) }
+        for (names, layer) in entries {
             if layer is Sequential || layer.parts.isEmpty {
-                let partName = name ?? String(position)
-                position += 1
+                let partName = names[0] ?? nextPosition()
                 children.append((partName, layer))
                 parts.append((partName, layer))
                 continue
             }
             let count = layer.parts.count
-            if let name {
+            if names.count == count {
+                let partNames = names.map { $0 ?? nextPosition() }
+                children.append(("\(partNames[0])–\(partNames[count - 1])", layer))
+                parts += zip(partNames, layer.parts).map { ($0, $1.layer) }
+            } else if let name = names[0] {
                 children.append(("\(name).0–\(count - 1)", layer))
                 parts += layer.parts.map { ("\(name).\($0.name)", $0.layer) }
             } else {
@@ -39,7 +51,7 @@ public final class Sequential: Layer {
         }
         self.children = children
         self.parts = parts
-        self.givenNames = layers.map(\.name)
+        self.entryNames = entries.map(\.names)
     }
 
     /// Children numbered by position: "0", "1", ...
@@ -81,7 +93,7 @@ public final class Sequential: Layer {
     }
 
     public func copy() -> Layer {
-        Sequential(layers: zip(givenNames, children).map { ($0, $1.layer.copy()) })
+        Sequential(entries: zip(entryNames, children).map { ($0, $1.layer.copy()) })
     }
 
     /// What runs, in order, innermost first, with dotted names: every layer that is not a

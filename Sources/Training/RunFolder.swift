@@ -1,20 +1,37 @@
 import Foundation
 import Formats
+import NN
 
 /// The folder of one training run and the files `backprop train` keeps in it, all rewritten
 /// atomically after every epoch: `metrics.jsonl`, `model.safetensors`, `training-state.safetensors`,
-/// `curves.svg/png`, `misclassified.svg/png`, and `command.txt` (the command that started it).
+/// `curves.svg/png`, `misclassified.svg/png`, and, written once at the start, `command.txt` (the
+/// command that started it) and `model.json` (the model file, so that eval, predict and --resume
+/// need nothing else).
 public struct RunFolder: Sendable {
     public let path: String
     public init(_ path: String) { self.path = path }
 
-    public static let fileNames = ["command.txt", "metrics.jsonl", "model.safetensors", TrainingState.fileName,
+    public static let fileNames = ["command.txt", "model.json", "metrics.jsonl", "model.safetensors", TrainingState.fileName,
                                    "curves.svg", "curves.png", "misclassified.svg", "misclassified.png"]
 
     public func file(_ name: String) -> String { path + "/" + name }
     public var metricsPath: String { file("metrics.jsonl") }
     public var checkpointPath: String { file("model.safetensors") }
     public var statePath: String { file(TrainingState.fileName) }
+    public var modelFilePath: String { file("model.json") }
+
+    /// The model the run trained: its model.json, or for runs from before model files, the
+    /// shipped model called `name`. A model.json naming another model is refused.
+    public func model(named name: String) throws -> ModelDefinition {
+        guard FileManager.default.fileExists(atPath: modelFilePath) else {
+            return try ModelDefinition.resolve(name, source: statePath)
+        }
+        let definition = try ModelFile.read(modelFilePath)
+        guard definition.name == name else {
+            throw RunFolderError("\(modelFilePath): a model called \(quoted(definition.name)), but the run trained \(quoted(name))")
+        }
+        return definition
+    }
 
     /// The epochs recorded so far (none when there is no metrics.jsonl yet).
     public func metrics() throws -> [EpochMetrics] {

@@ -96,9 +96,7 @@ public final class TrainingRun {
                                 dataDirectory: String? = nil) throws -> RunConfiguration {
         let s = state.settings
         let source = RunFolder(folder).statePath
-        guard let model = Models.named(s.model) else {
-            throw RunFolderError("\(source): unknown model \(quoted(s.model)); expected one of \(Models.all.map(\.name).joined(separator: ", "))")
-        }
+        let model = try RunFolder(folder).model(named: s.model)
         guard let dataset = DatasetKind(rawValue: s.dataset) else {
             throw RunFolderError("\(source): unknown data set \(quoted(s.dataset)); expected mnist or fashion")
         }
@@ -137,6 +135,7 @@ public final class TrainingRun {
         case (_, nil): folder = try RunFolder.createUnique(in: "runs", name: "\(c.model.name)-\(Self.timestamp())")
         }
         if let commandLine = c.commandLine { try AtomicFile.write(commandLine + "\n", to: folder.file("command.txt")) }
+        if c.resumeFrom == nil { try AtomicFile.write(c.model.modelFileText, to: folder.modelFilePath) }
 
         model.initialize(seed: c.seed)
         say(ModelSummary(model: model).render(batchSize: c.recipe.batchSize))

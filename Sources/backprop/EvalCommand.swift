@@ -66,12 +66,22 @@ struct EvalCommand: ParsableCommand {
 }
 
 /// Builds the model a checkpoint was saved from and loads its weights; one-line errors otherwise.
+/// The model is `name` when given, else the model.json beside the checkpoint, else the shipped
+/// model the checkpoint names.
 func loadModel(checkpoint: String, name: String?) throws -> Model {
     let file = try SafetensorsFile.read(path: checkpoint)
-    guard let modelName = name ?? file.metadata["model"] else {
+    let folder = RunFolder(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path)
+    let definition: ModelDefinition
+    if let name {
+        definition = try modelDefinition(named: name, source: "--model")
+    } else if FileManager.default.fileExists(atPath: folder.modelFilePath) {
+        definition = try ModelFile.read(folder.modelFilePath)
+    } else if let modelName = file.metadata["model"] {
+        definition = try modelDefinition(named: modelName, source: checkpoint)
+    } else {
         throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
     }
-    let model = try modelDefinition(named: modelName, source: checkpoint).makeModel()
+    let model = definition.makeModel()
     try Checkpoint.load(model, from: file, source: checkpoint)
     return model
 }

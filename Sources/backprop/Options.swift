@@ -20,17 +20,16 @@ enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
     case text, json
 }
 
-/// The shipped model called `name`, or a one-line error that starts with `source` (the option or
-/// the file that named it) and lists the models there are.
+/// The shipped model called `name` or the model file at that path, or a one-line error that
+/// starts with `source` (the option or the file that named it).
 func modelDefinition(named name: String, source: String) throws -> ModelDefinition {
-    guard let definition = Models.named(name) else {
-        throw ValidationError("\(source): unknown model \"\(name)\"; expected one of \(Models.all.map(\.name).joined(separator: ", "))")
+    do { return try ModelDefinition.resolve(name, source: source) } catch let error as ModelError {
+        throw ValidationError(error.description)
     }
-    return definition
 }
 
 /// The help text of `--model`.
-let modelHelp = ArgumentHelp("The model: \(Models.all.map(\.name).joined(separator: ", ")).")
+let modelHelp = ArgumentHelp("The model: \(Models.all.map(\.name).joined(separator: ", ")), or a model file (net.json, docs/model-files.md).")
 
 /// `--threads`, checked against the limits every run keeps.
 func checkThreads(_ threads: Int?) throws {

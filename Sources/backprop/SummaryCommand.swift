@@ -1,6 +1,8 @@
 import ArgumentParser
 import NN
 
+extension CourseRules: ExpressibleByArgument {}
+
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary",
@@ -14,11 +16,16 @@ struct SummaryCommand: ParsableCommand {
     @Flag(help: "Print the architecture as JSON instead (what scripts/torch_twin.py builds the PyTorch twin from).")
     var json = false
 
+    @Flag(help: "Print the model file instead (docs/model-files.md): a shipped model's is a start for your own.")
+    var modelFile = false
+
+    @Option(help: "Check the course's rules and print each with ✓ or ✗: s6 (the assignment) or s7 (the next session); exit status 1 when one fails.")
+    var rules: CourseRules?
+
     @Flag(help: "List the shipped models instead, one per line: name, then what it is.")
     var list = false
 
     func validate() throws {
-        _ = try modelDefinition(named: model, source: "--model")
         guard Recipe.Limits.batchSize.contains(batchSize) else {
             throw ValidationError("--batch-size: expected \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound), got \(batchSize)")
         }
@@ -29,13 +36,23 @@ struct SummaryCommand: ParsableCommand {
             for definition in Models.all { print("\(definition.name)  \(definition.summary)") }
             return
         }
-        let definition = Models.named(model)!
+        let definition = try modelDefinition(named: model, source: "--model")
         if json {
             print(definition.makeModel().architectureJSON())
             return
         }
+        if modelFile {
+            print(definition.modelFileText, terminator: "")
+            return
+        }
         print(ModelSummary(model: definition.makeModel()).render(batchSize: batchSize), terminator: "")
         print("Recipe: \(describe(definition.recipe))")
+        if let rules {
+            let checks = rules.check(definition)
+            print("\nThe course's rules (\(rules.rawValue)):")
+            for check in checks { print("  " + check.line) }
+            if checks.contains(where: { $0.passed == false }) { throw ExitCode(1) }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Backpropagation you can see, check and use: from a hand calculation to a CNN that reads digits.",
-        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ReportCommand.self, SummaryCommand.self, SheetCommand.self, DataCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ReportCommand.self, SummaryCommand.self, ImportCommand.self, SheetCommand.self, DataCommand.self, BenchCommand.self]
     )
 }
 
@@ -27,6 +27,8 @@ func runCommandLine() -> Never {
             if number != 0 { kill(getpid(), number) }
             exit(130)
         }
+        // A command that has printed its verdict (summary --rules) just sets the status.
+        if let code = error as? ExitCode { exit(code.rawValue) }
         let code = Backprop.exitCode(for: error)
         if code == .success { Backprop.exit(withError: error) }
         let message = Backprop.message(for: error)

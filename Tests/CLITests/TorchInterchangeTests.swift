@@ -61,6 +61,12 @@ struct TorchInterchangeTests {
         if Self.skipOrFail() { return }
         let folder = Backprop.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Self.trainAndCompare(model: model, in: folder, twinArguments: [], label: "\(model), backprop → PyTorch")
+    }
+
+    /// Trains `model` for an epoch on 1,280 images, evaluates the checkpoint on the whole test set
+    /// and has the twin (`check`, with `twinArguments`) load it and compare, expecting agreement.
+    static func trainAndCompare(model: String, in folder: String, twinArguments: [String], label: String) throws {
         let train = try Backprop.run(["train", "--model", model, "--epochs", "1", "--train-limit", "1280", "--test-limit", "100",
                                       "--data", TrainCommandTests.mnist, "--out", folder + "/run"])
         try #require(train.status == 0, "\(train.errors)")
@@ -68,11 +74,11 @@ struct TorchInterchangeTests {
         let eval = try Backprop.run(["eval", "--checkpoint", checkpoint, "--data", TrainCommandTests.mnist,
                                      "--save-outputs", folder + "/swift-outputs.safetensors"])
         try #require(eval.status == 0, "\(eval.errors)")
-        let twin = try Self.twin(["check", checkpoint, "--compare", folder + "/swift-outputs.safetensors",
-                                  "--data", TrainCommandTests.mnist], python: Self.python!)
-        print("\(model), backprop → PyTorch:\n\(twin.output)")
+        let twin = try twin(["check", checkpoint, "--compare", folder + "/swift-outputs.safetensors",
+                             "--data", TrainCommandTests.mnist] + twinArguments, python: python!)
+        print("\(label):\n\(twin.output)")
         #expect(twin.status == 0, "\(twin.output)")
-        #expect(Self.accuracy(in: eval.output) != nil && Self.accuracy(in: eval.output) == Self.accuracy(in: twin.output))
+        #expect(accuracy(in: eval.output) != nil && accuracy(in: eval.output) == accuracy(in: twin.output))
     }
 
     @Test(arguments: models)
@@ -93,5 +99,46 @@ struct TorchInterchangeTests {
         print("\(model), PyTorch → backprop:\n\(export.output)\(check.output)")
         #expect(check.status == 0, "\(check.output)")
         #expect(Self.accuracy(in: eval.output) != nil && Self.accuracy(in: eval.output) == Self.accuracy(in: export.output))
+    }
+
+    /// A learner's own PyTorch class, in each notebook style: `backprop import` writes its model
+    /// file, `backprop train` trains it, and the class itself loads the checkpoint (strict) and
+    /// gives the same log-probabilities and accuracy on the 10,000 test images as `backprop eval`.
+    @Test(arguments: ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated"])
+    func aLearnersClassLoadsTheCheckpointBackpropTrained(fixture: String) throws {
+        if Self.skipOrFail() { return }
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let module = packageRoot + "/Tests/Fixtures/notebook-models/\(fixture).py:Net"
+        let imported = try Backprop.run(["import", module, "--out", folder + "/net.json"],
+                                        environment: ["BACKPROP_PYTHON": Self.python!])
+        try #require(imported.status == 0, "\(imported.errors)")
+        #expect(imported.output.contains("as PyTorch counts them"), "\(imported.output)")
+        try Self.trainAndCompare(model: folder + "/net.json", in: folder, twinArguments: ["--module", module],
+                                 label: "\(fixture).py:Net, backprop → the learner's class")
+    }
+
+    /// What the importer refuses, it names with the line of forward; without PyTorch it says how
+    /// to get it.
+    @Test func importRefusalsAreOneLine() throws {
+        if Self.skipOrFail() { return }
+        let fixtures = packageRoot + "/Tests/Fixtures/notebook-models/"
+        let cases = [("unsupported_residual", "unsupported operation + at line 19 of forward: x = x + self.conv2(x)"),
+                     ("no_log_softmax", "the model must end in log_softmax")]
+        for (fixture, expected) in cases {
+            let folder = Backprop.temporaryFolder()
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let result = try Backprop.run(["import", fixtures + fixture + ".py:Net", "--out", folder + "/net.json"],
+                                          environment: ["BACKPROP_PYTHON": Self.python!])
+            #expect(result.status != 0)
+            #expect(result.errors.split(separator: "\n").count == 1 && result.errors.contains(expected), "\(result.errors)")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/net.json"))
+        }
+        let noTorch = try Backprop.run(["import", fixtures + "strided.py:Net", "--out", NSTemporaryDirectory() + "never.json"],
+                                       environment: ["BACKPROP_PYTHON": "/usr/bin/python3"])
+        #expect(noTorch.status != 0)
+        #expect(noTorch.errors.contains("run scripts/setup-torch"), "\(noTorch.errors)")
+        let badName = try Backprop.run(["import", fixtures + "strided.py"])
+        #expect(badName.errors.contains("expected FILE.py:CLASS"), "\(badName.errors)")
     }
 }

@@ -9,7 +9,10 @@ struct GradientChecker {
     var epsilon: Float = 1e-2
     var relativeTolerance: Double = 2e-2
     var absoluteTolerance: Double = 2e-3
+    /// Entries checked per tensor: all of a small tensor, else this many drawn at random (evenly
+    /// spaced ones could fall only on positions a strided convolution skips).
     var samplesPerTensor = 40
+    var threads = Threads.available
 
     /// `awayFromKinks` keeps inputs at least 0.1 from zero, where ReLU's slope jumps and a finite
     /// difference straddling the kink would measure neither side.
@@ -24,7 +27,7 @@ struct GradientChecker {
         for (_, parameter) in layer.namedParameters {
             for i in 0..<parameter.count { parameter.value[i] += random.uniform(-0.5, 0.5) }
         }
-        func context() -> Context { Context(training: training, needsBackward: true, seed: 99) }
+        func context() -> Context { Context(training: training, needsBackward: true, seed: 99, threads: threads) }
         let firstOutput = layer.forward(input, context: context())
         let weights = (0..<firstOutput.count).map { _ in random.uniform(-1, 1) }
 
@@ -43,8 +46,9 @@ struct GradientChecker {
         let parameterGradients = layer.namedParameters.map { ($0.name, $0.parameter.gradient.values) }
 
         func compare(_ name: String, _ tensor: Tensor, _ analytic: [Float]) {
-            let step = max(1, tensor.count / samplesPerTensor)
-            for i in stride(from: 0, to: tensor.count, by: step) {
+            let indices = tensor.count <= samplesPerTensor ? Array(0..<tensor.count)
+                : (0..<samplesPerTensor).map { _ in random.below(tensor.count) }
+            for i in indices {
                 let saved = tensor[i]
                 tensor[i] = saved + epsilon
                 let plus = loss()

@@ -40,14 +40,55 @@ struct TorchAgreementTests {
         Issue.record("\(name): every batch tried came too close to a kink")
     }
 
+    /// The notebook styles of Tests/Fixtures/notebook-models, each traced by `backprop import`'s
+    /// tracer into a model file: the engine built from that file computes what the learner's own
+    /// class computes (log-probabilities, gradients, statistics), and counts the same parameters.
+    static let notebookModels = ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated"]
+
+    @Test(arguments: notebookModels)
+    func importedModelsAgreeWithTheirOwnClass(fixture: String) throws {
+        guard let python = Self.python else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("no Python with torch: scripts/test creates .venv-torch") }
+            return
+        }
+        let module = Self.root + "/Tests/Fixtures/notebook-models/\(fixture).py:Net"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-P", Self.root + "/Sources/backprop/import_tracer.py", module.replacingOccurrences(of: ":Net", with: ""), "Net"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "\(message)")
+        let definition = try ModelFile.parse(text, source: fixture)
+        let stated = try #require((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["parameters"] as? Int)
+        #expect(definition.makeModel().parameterCount == stated, "PyTorch counts \(stated)")
+        for inputs in UInt64(5)..<UInt64(15) {
+            let (status, report) = try Self.compare(definition, module: module, inputs: inputs, python: python)
+            if status == 3 { continue }
+            print("\(fixture).py:Net against the engine (inputs \(inputs)): \(report)")
+            #expect(status == 0, "\(fixture): \(report)")
+            return
+        }
+        Issue.record("\(fixture): every batch tried came too close to a kink")
+    }
+
     /// Writes what the engine computes for a batch drawn from `inputs` and lets the twin compare;
     /// returns the script's exit status and report.
     static func compare(model name: String, inputs: UInt64, python: String) throws -> (Int32, String) {
+        try compare(Models.named(name)!, module: nil, inputs: inputs, python: python)
+    }
+
+    /// The same for any model; with `module` (FILE.py:Class) the twin is the learner's own class.
+    static func compare(_ definition: ModelDefinition, module: String?, inputs: UInt64, python: String) throws -> (Int32, String) {
         let folder = NSTemporaryDirectory() + "backprop-twin-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
 
-        let model = Models.named(name)!.makeModel()
+        let model = definition.makeModel()
         model.initialize(seed: 11)
         // Train two steps first, so BatchNorm's statistics and weights are not at their defaults.
         var random = Random(seed: inputs)
@@ -88,7 +129,7 @@ struct TorchAgreementTests {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root + "/scripts/torch_twin.py", "agree", folder]
+        process.arguments = [root + "/scripts/torch_twin.py", "agree", folder] + (module.map { ["--module", $0] } ?? [])
         let output_ = Pipe()
         process.standardOutput = output_
         process.standardError = output_

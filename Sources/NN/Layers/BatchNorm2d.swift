@@ -63,8 +63,13 @@ public final class BatchNorm2d: Layer {
         batchesTracked.fill(0)
     }
 
-    public var description: String { "BatchNorm2d(\(channels))" }
-    public var spec: LayerSpec? { LayerSpec(type: "BatchNorm2d", outChannels: channels) }
+    public var description: String {
+        "BatchNorm2d(\(channels)" + (epsilon == 1e-5 ? "" : ", eps=\(epsilon)") + (momentum == 0.1 ? "" : ", momentum=\(momentum)") + ")"
+    }
+    public var spec: LayerSpec? {
+        LayerSpec(type: "BatchNorm2d", outChannels: channels, epsilon: epsilon == 1e-5 ? nil : epsilon,
+                  momentum: momentum == 0.1 ? nil : momentum)
+    }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         _ = try expectImage(inputShape, channels: channels, description)

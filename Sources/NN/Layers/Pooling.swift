@@ -117,6 +117,11 @@ public final class Flatten: Layer {
     public var spec: LayerSpec? { LayerSpec(type: "Flatten") }
     public func copy() -> Layer { Flatten() }
     public func outputShape(for inputShape: [Int]) throws -> [Int] { [inputShape.reduce(1, *)] }
+    /// The vector holds the whole map, so whatever reads it (a Linear) sees every position, as
+    /// after global pooling.
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? {
+        inputShape.count == 3 ? (max(inputShape[1], inputShape[2]), max(inputShape[1], inputShape[2])) : nil
+    }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         inputShape = input.shape
