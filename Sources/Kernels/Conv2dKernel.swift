@@ -38,7 +38,7 @@ public final class Conv2dKernel {
     let packedWeights: UnsafeMutablePointer<Float>   // per output block: [tap][rows of the block]
     let flippedWeights: UnsafeMutablePointer<Float>  // per input block: [flipped tap][rows]
     let biasRows: UnsafeMutablePointer<Float>        // bias per output row, 0 past Cout
-    let zeros: UnsafeMutablePointer<Float>           // the bias of backward-data
+    let zeros: UnsafeMutablePointer<Float>           // the bias of backward-data: 0 for every input row
     let forwardOffsets: UnsafeMutablePointer<Int>
     let backwardOffsets: UnsafeMutablePointer<Int>
     let weightOffsets: UnsafeMutablePointer<Int>     // taps4 entries (0 past the last tap)
@@ -92,7 +92,7 @@ public final class Conv2dKernel {
         packedWeights = zeroedFloats(outRows * taps)
         flippedWeights = zeroedFloats(inRows * flippedTaps)
         biasRows = zeroedFloats(outRows)
-        zeros = zeroedFloats(8)
+        zeros = zeroedFloats(inRows)   // read at each block's start, as biasRows is
         forwardOffsets = .allocate(capacity: taps)
         forwardOffsets.initialize(from: forwardPlanes.offsets, count: taps)
         backwardOffsets = .allocate(capacity: flippedTaps)

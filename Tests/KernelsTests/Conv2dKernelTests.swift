@@ -38,6 +38,12 @@ struct Conv2dKernelTests {
         shape(3, 32, 8, 7, 7, k: 1, pad: 0),
         shape(4, 16, 12, 3, 3, k: 3, pad: 0),
         shape(1, 2, 9, 1, 1, k: 3, pad: 1),
+        // 1×1 over gathered windows (ConvolutionWindows): many input channels, small planes; and
+        // more than 64 input channels in a 3×3 (backward-data once read a bias of 8 zeros at
+        // every input block's start: past 64 channels, garbage).
+        shape(8, 144, 16, 9, 9, k: 1, pad: 0),
+        shape(8, 72, 16, 13, 13, k: 1, pad: 0),
+        shape(1, 144, 16, 3, 3, k: 3, pad: 1),
         shape(2, 4, 33, 12, 12, k: 3, pad: 1),
         shape(1, 1, 1, 4, 21, k: 3, pad: 0),
         // Larger kernels and paddings, also padding ≥ kernel size (the backward pass crops).

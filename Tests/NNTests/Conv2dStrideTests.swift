@@ -55,6 +55,9 @@ struct Conv2dStrideTests {
         // large enough (over 2¹⁸ multiply-adds) for two threads to split the batch
         Case(batch: 3, inChannels: 6, outChannels: 10, height: 29, width: 29, kernelSize: 3, stride: 2, padding: 1, dilation: 1, bias: true),
         Case(batch: 3, inChannels: 6, outChannels: 10, height: 29, width: 27, kernelSize: 3, stride: 2, padding: 2, dilation: 2, bias: false),
+        // the shapes of a learner's network: Cin·k·k = 72 and 144 gathered rows, batches of 8
+        Case(batch: 8, inChannels: 8, outChannels: 16, height: 26, width: 26, kernelSize: 3, stride: 2, padding: 1, dilation: 1, bias: false),
+        Case(batch: 8, inChannels: 16, outChannels: 16, height: 13, width: 13, kernelSize: 3, stride: 1, padding: 0, dilation: 2, bias: false),
     ]
 
     /// PyTorch's definition, in Double: y[n,o,y,x] = b[o] + Σ_{c,i,j} w[o,c,i,j] · in[n,c,s·y+d·i−p,s·x+d·j−p]

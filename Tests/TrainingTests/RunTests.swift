@@ -19,23 +19,34 @@ func syntheticMNISTFolder(train: Int, test: Int) throws -> String {
 
 @Suite("Training runs: stop, resume, refuse", .serialized)
 struct RunTests {
-    static func configuration(data: String, out: String) -> RunConfiguration {
-        var recipe = Models.s5k.recipe
+    static func configuration(_ model: ModelDefinition = Models.s5k, data: String, out: String) -> RunConfiguration {
+        var recipe = model.recipe
         recipe.epochs = 3
         recipe.batchSize = 64
-        return RunConfiguration(model: Models.s5k, recipe: recipe, seed: 5, dataset: .mnist, dataDirectory: data,
+        return RunConfiguration(model: model, recipe: recipe, seed: 5, dataset: .mnist, dataDirectory: data,
                                 outDirectory: out, trainLimit: 640, testLimit: 200)
     }
 
+    /// A learner's network, from a model file: a strided and a dilated convolution, attributes.
+    static let learnersModel = """
+        {"name": "mine", "layers": [
+          {"conv1": "Conv2d(1, 8, 3, stride=2, bias=False)"}, {"bn1": "BatchNorm2d(8)"}, "ReLU()", "Dropout(p=0.1)",
+          {"conv2": "Conv2d(8, 12, 3, dilation=2)"}, "ReLU()", "AdaptiveAvgPool2d(1)", "Flatten()",
+          {"fc": "Linear(12, 10)"}, "LogSoftmax(dim=1)"]}
+        """
+
     /// A run stopped in the middle of its second epoch keeps epoch 1's files; resumed, it ends with
-    /// the very bytes of a run that was never stopped.
-    @Test func stoppedMidEpochThenResumedIsBitIdentical() throws {
+    /// the very bytes of a run that was never stopped. A model file's run resumes from the
+    /// model.json in its folder.
+    @Test(arguments: [false, true])
+    func stoppedMidEpochThenResumedIsBitIdentical(fromModelFile: Bool) throws {
         let data = try syntheticMNISTFolder(train: 640, test: 200)
         let out = NSTemporaryDirectory() + "backprop-runs-\(UUID().uuidString)"
         defer { for path in [data, out] { try? FileManager.default.removeItem(atPath: path) } }
-        _ = try TrainingRun(Self.configuration(data: data, out: out + "/whole")) { _ in }.execute()
+        let model = fromModelFile ? try ModelFile.parse(Self.learnersModel, source: "test") : Models.s5k
+        _ = try TrainingRun(Self.configuration(model, data: data, out: out + "/whole")) { _ in }.execute()
 
-        let stopped = TrainingRun(Self.configuration(data: data, out: out + "/stopped")) { _ in }
+        let stopped = TrainingRun(Self.configuration(model, data: data, out: out + "/stopped")) { _ in }
         var stoppedAt: BatchProgress?
         stopped.onBatch = { progress in
             if progress.epoch == 2 && progress.batch == 4 { stoppedAt = progress; stopped.stop() }
@@ -46,6 +57,7 @@ struct RunTests {
 
         let resumed = try TrainingRun.resuming(folder: out + "/stopped")
         #expect(resumed.resumeFrom?.epochsDone == 1)
+        #expect(resumed.model.name == model.name && (resumed.model.file == Self.learnersModel) == fromModelFile)
         let result = try TrainingRun(resumed) { _ in }.execute()
         #expect(result.metrics.count == 3)
         let a = try Data(contentsOf: URL(fileURLWithPath: out + "/whole/model.safetensors"))

@@ -13,17 +13,14 @@ import Kernels
 ///            division is not exact, or lands outside the output, are 0); with s = d = 1, a "full"
 ///            convolution of the output gradient with the flipped kernel.
 /// The loops live in `Kernels` (`Conv2dKernel`, with the plain `Conv2dReference` beside it), which
-/// convolve with stride 1 and dilation 1. Stride 1, dilation 1 runs on them directly. Any other
-/// stride or dilation goes through the same kernel, exactly:
-///   - the expanded kernel, of size kₑ = d·(k−1) + 1: wₑ[o,c,d·i,d·j] = w[o,c,i,j], 0 at the other taps
-///     (refreshed from w at every forward);
-///   - forward: the stride-1 convolution with wₑ, full[n,o,y,x] for y < H + 2p − kₑ + 1, then
-///     y[n,o,y,x] = full[n,o,s·y,s·x] (every s-th row and column, from 0);
-///   - backward: ∂L/∂full is ∂L/∂y at the kept positions [s·y, s·x] and 0 elsewhere; the stride-1
-///     backward with wₑ gives ∂L/∂in and ∂L/∂b directly, and ∂L/∂wₑ, whose taps [d·i, d·j] are ∂L/∂w.
-///   Stride 2 thus computes the whole stride-1 map and keeps a quarter of it: 4× the multiply-adds
-///   of a native strided kernel (s² in general; dilation adds the zero taps, (kₑ/k)² more). An
-///   honest trade: the fast kernel, unchanged, and exact results.
+/// convolve with stride 1 and dilation 1: such convolutions run on them directly. Any other stride
+/// or dilation first gathers the windows it reads into columns (`ConvolutionWindows`, im2col):
+/// columns[n,(c·k+i)·k+j,y,x] = in[n,c,s·y+d·i−p,s·x+d·j−p], after which the convolution is a 1×1
+/// one over Cin·k·k channels, run by the same fast kernel with the same weights:
+///   forward:  y = conv1×1(columns, w) + b
+///   backward: ∂L/∂w and ∂L/∂b from the 1×1 kernel on the columns; ∂L/∂columns from its
+///             backward-data, then each entry added back to the pixel it was read from.
+/// No multiply-add is wasted; the columns cost k²/s² times the input's memory.
 public final class Conv2d: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -41,12 +38,10 @@ public final class Conv2d: Layer {
     private var evaluationKernels: [Plan: WinogradConvolution] = [:]   // the same, for `forwardFolded`
     private struct Plan: Hashable { let batch: Int, threads: Int }
 
-    // Other strides and dilations only (empty for stride 1, dilation 1): the expanded kernel wₑ
-    // and its gradient (Cout, Cin, kₑ, kₑ), the stride-1 output and its gradient.
-    private let expandedWeight = Tensor(shape: [0])
-    private let expandedWeightGradient = Tensor(shape: [0])
-    private let fullOutput = Tensor(shape: [0])
-    private let fullOutputGradient = Tensor(shape: [0])
+    // Other strides and dilations only (empty for stride 1, dilation 1): the gathered windows of
+    // the last forward pass (N, Cin·k·k, H′, W′) and their gradient.
+    private let columns = Tensor(shape: [0])
+    private let columnsGradient = Tensor(shape: [0])
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, bias: Bool = true) {
@@ -59,17 +54,12 @@ public final class Conv2d: Layer {
         self.dilation = dilation
         weight = Parameter(shape: [outChannels, inChannels, kernelSize, kernelSize])
         self.bias = bias ? Parameter(shape: [outChannels]) : nil
-        if !isDirect {
-            let expandedShape = [outChannels, inChannels, expandedSize, expandedSize]
-            expandedWeight.reshape(expandedShape)   // zeros, which stay between the taps for good
-            expandedWeightGradient.reshape(expandedShape)
-        }
     }
 
-    /// Stride 1 and dilation 1: the kernel convolves with the weights and writes the output itself.
+    /// Stride 1 and dilation 1: the kernel convolves the input itself, else the gathered windows.
     private var isDirect: Bool { stride == 1 && dilation == 1 }
-    /// kₑ = d·(k−1) + 1: the span of the dilated kernel, the size of the kernel the stride-1 pass runs.
-    private var expandedSize: Int { dilation * (kernelSize - 1) + 1 }
+    /// d·(k−1) + 1: the span of the dilated kernel.
+    private var span: Int { dilation * (kernelSize - 1) + 1 }
 
     public var description: String {
         var text = "Conv2d(\(inChannels), \(outChannels), kernel_size=\(kernelSize)"
@@ -82,7 +72,6 @@ public final class Conv2d: Layer {
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (_, h, w) = try expectImage(inputShape, channels: inChannels, description)
-        let span = expandedSize
         guard h + 2 * padding >= span && w + 2 * padding >= span else {
             throw ModelError("\(description) needs images of at least \(span - 2 * padding) pixels, got \(h)×\(w)")
         }
@@ -93,7 +82,7 @@ public final class Conv2d: Layer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (expandedSize, stride) }
+    public func spatialWindow(for inputShape: [Int]) -> (kernel: Int, stride: Int)? { (span, stride) }
 
     public var spec: LayerSpec? {
         LayerSpec(type: "Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
@@ -112,22 +101,36 @@ public final class Conv2d: Layer {
         return twin
     }
 
-    /// The true multiply-adds of the strided, dilated convolution (output positions × Cin·k·k), not
-    /// the larger count the expanded stride-1 pass performs.
+    /// Output positions × Cin·k·k.
     public func multiplyAdds(for inputShape: [Int]) -> Int {
         guard let out = try? outputShape(for: inputShape) else { return 0 }
         return out.reduce(1, *) * inChannels * kernelSize * kernelSize
     }
 
-    /// The stride-1 convolution the kernels run: with the expanded kernel (kₑ = k when direct).
+    /// The stride-1 convolution the kernel runs: this one when direct, else the 1×1 one over the
+    /// gathered windows.
     private func shape(for input: Tensor) -> Conv2dShape {
-        Conv2dShape(batch: input.batch, inChannels: inChannels, outChannels: outChannels,
-                    height: input.shape[2], width: input.shape[3], kernelSize: expandedSize, padding: padding)
+        guard !isDirect else {
+            return Conv2dShape(batch: input.batch, inChannels: inChannels, outChannels: outChannels,
+                               height: input.shape[2], width: input.shape[3], kernelSize: kernelSize, padding: padding)
+        }
+        let w = windows(for: input)
+        return Conv2dShape(batch: input.batch, inChannels: w.rows, outChannels: outChannels,
+                           height: w.outHeight, width: w.outWidth, kernelSize: 1, padding: 0)
     }
 
-    /// The layer's output shape for a batch whose stride-1 pass has `shape`: every s-th row and column.
-    private func batchOutputShape(of shape: Conv2dShape) -> [Int] {
-        [shape.batch, outChannels, (shape.outHeight - 1) / stride + 1, (shape.outWidth - 1) / stride + 1]
+    private func windows(for input: Tensor) -> ConvolutionWindows {
+        ConvolutionWindows(batch: input.batch, channels: inChannels, height: input.shape[2], width: input.shape[3],
+                           kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    }
+
+    /// What the kernel convolves: the input itself when direct, else its windows, gathered now.
+    private func operand(for input: Tensor, threads: Int) -> Tensor {
+        guard !isDirect else { return input }
+        let w = windows(for: input)
+        columns.reshape([input.batch, w.rows, w.outHeight, w.outWidth])
+        w.gather(input.data, into: columns.data, threads: threads)
+        return columns
     }
 
     private func kernel(for input: Tensor, threads: Int) -> Conv2dKernel {
@@ -145,7 +148,7 @@ public final class Conv2d: Layer {
         let plan = Plan(batch: input.batch, threads: threads)
         if let kernel = evaluationKernels[plan] { return kernel }
         let shape = shape(for: input)
-        guard WinogradConvolution.suits(shape) else { return nil }
+        guard isDirect && WinogradConvolution.suits(shape) else { return nil }
         let kernel = WinogradConvolution(shape: shape, threads: threads)
         evaluationKernels[plan] = kernel
         return kernel
@@ -154,118 +157,50 @@ public final class Conv2d: Layer {
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         self.input = input
         let kernel = kernel(for: input, threads: context.threads)
-        output.reshape(batchOutputShape(of: kernel.shape))
-        let (weights, destination) = stride1Operands(for: kernel.shape)
-        kernel.forward(input: input.data, weight: weights.data, bias: bias?.value.data, output: destination.data)
-        if !isDirect { keepStridedPositions() }
+        output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
+        kernel.forward(input: operand(for: input, threads: context.threads).data, weight: weight.value.data,
+                       bias: bias?.value.data, output: output.data)
         return output
     }
 
     /// Evaluation with a BatchNorm (fixed statistics) and a ReLU folded in: per output channel o,
     /// y = max(0, conv(x, w·scale[o]) + bias·scale[o] + shift[o]), written in one pass (see
     /// `ConvBlock`). Returns an output the layer owns, like `forward`; keeps nothing for backward.
-    /// (The ReLU commutes with keeping every s-th position, so the expanded pass rectifies too.)
     func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float], context: Context) -> Tensor {
         self.input = nil
         let shape = shape(for: input)
-        output.reshape(batchOutputShape(of: shape))
+        output.reshape([input.batch, outChannels, shape.outHeight, shape.outWidth])
         let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
         let winograd = evaluationKernel(for: input, threads: context.threads)
-        let (weights, destination) = stride1Operands(for: shape)
+        let source = operand(for: input, threads: context.threads)
         scale.withUnsafeBufferPointer { scale in
             foldedBias.withUnsafeBufferPointer { foldedBias in
                 if let winograd {
-                    winograd.forward(input: input.data, weight: weights.data, bias: foldedBias.baseAddress!,
-                                     output: destination.data, scale: scale.baseAddress!, rectify: true)
+                    winograd.forward(input: source.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                                     output: output.data, scale: scale.baseAddress!, rectify: true)
                 } else {
-                    kernel(for: input, threads: context.threads).forward(input: input.data, weight: weights.data, bias: foldedBias.baseAddress!,
-                                               output: destination.data, scale: scale.baseAddress!, rectify: true)
+                    kernel(for: input, threads: context.threads).forward(input: source.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                                               output: output.data, scale: scale.baseAddress!, rectify: true)
                 }
             }
         }
-        if !isDirect { keepStridedPositions() }
         return output
     }
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward without a forward pass that kept its input") }
         let kernel = kernel(for: input, threads: context.threads)
-        // ∂L/∂y itself when direct, else ∂L/∂full: ∂L/∂y spread to the kept positions.
-        let gradient = isDirect ? outputGradient : spreadStridedGradient(outputGradient, over: kernel.shape)
-        if isDirect {
-            kernel.backwardWeights(input: input.data, outputGradient: gradient.data,
-                                   weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
-        } else {
-            expandedWeightGradient.fill(0)
-            kernel.backwardWeights(input: input.data, outputGradient: gradient.data,
-                                   weightGradient: expandedWeightGradient.data, biasGradient: bias?.gradient.data)
-            addExpandedWeightGradient()
-        }
+        kernel.backwardWeights(input: (isDirect ? input : columns).data, outputGradient: outputGradient.data,
+                               weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
         guard needsInputGradient else { return nil }
         inputGradient.reshape(input.shape)
-        kernel.backwardData(outputGradient: gradient.data, weight: (isDirect ? weight.value : expandedWeight).data,
-                            inputGradient: inputGradient.data)
+        guard !isDirect else {
+            kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: inputGradient.data)
+            return inputGradient
+        }
+        columnsGradient.reshape(columns.shape)
+        kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: columnsGradient.data)
+        windows(for: input).scatter(columnsGradient.data, into: inputGradient.data, threads: context.threads)
         return inputGradient
-    }
-
-    // MARK: The expanded kernel and the strided positions (other strides and dilations)
-
-    /// What the stride-1 pass of `shape` reads and writes: w and the output itself when direct;
-    /// else wₑ, refreshed from w, and the full stride-1 map (every s-th position of which is kept).
-    private func stride1Operands(for shape: Conv2dShape) -> (weights: Tensor, output: Tensor) {
-        guard !isDirect else { return (weight.value, output) }
-        expandWeight()
-        fullOutput.reshape([shape.batch, outChannels, shape.outHeight, shape.outWidth])
-        return (expandedWeight, fullOutput)
-    }
-
-    /// wₑ[o,c,d·i,d·j] = w[o,c,i,j]; the taps between stay 0.
-    private func expandWeight() {
-        let k = kernelSize, span = expandedSize, d = dilation
-        let w = weight.value.data, expanded = expandedWeight.data
-        for plane in 0..<(outChannels * inChannels) {
-            for i in 0..<k {
-                for j in 0..<k { expanded[(plane * span + d * i) * span + d * j] = w[(plane * k + i) * k + j] }
-            }
-        }
-    }
-
-    /// ∂L/∂w[o,c,i,j] += ∂L/∂wₑ[o,c,d·i,d·j].
-    private func addExpandedWeightGradient() {
-        let k = kernelSize, span = expandedSize, d = dilation
-        let expanded = expandedWeightGradient.data, w = weight.gradient.data
-        for plane in 0..<(outChannels * inChannels) {
-            for i in 0..<k {
-                for j in 0..<k { w[(plane * k + i) * k + j] += expanded[(plane * span + d * i) * span + d * j] }
-            }
-        }
-    }
-
-    /// output[n,o,y,x] = full[n,o,s·y,s·x].
-    private func keepStridedPositions() {
-        let (oh, ow) = (output.shape[2], output.shape[3])
-        let (fh, fw) = (fullOutput.shape[2], fullOutput.shape[3])
-        for plane in 0..<(output.shape[0] * outChannels) {
-            let full = fullOutput.data + plane * fh * fw, strided = output.data + plane * oh * ow
-            for y in 0..<oh {
-                for x in 0..<ow { strided[y * ow + x] = full[stride * y * fw + stride * x] }
-            }
-        }
-    }
-
-    /// ∂L/∂full[n,o,s·y,s·x] = ∂L/∂y[n,o,y,x], 0 at the positions the forward pass dropped, for a
-    /// stride-1 pass of `shape`; returns ∂L/∂full.
-    private func spreadStridedGradient(_ outputGradient: Tensor, over shape: Conv2dShape) -> Tensor {
-        let (oh, ow) = (outputGradient.shape[2], outputGradient.shape[3])
-        let (fh, fw) = (shape.outHeight, shape.outWidth)
-        fullOutputGradient.reshape([shape.batch, outChannels, fh, fw])
-        fullOutputGradient.fill(0)
-        for plane in 0..<(shape.batch * outChannels) {
-            let full = fullOutputGradient.data + plane * fh * fw, strided = outputGradient.data + plane * oh * ow
-            for y in 0..<oh {
-                for x in 0..<ow { full[stride * y * fw + stride * x] = strided[y * ow + x] }
-            }
-        }
-        return fullOutputGradient
     }
 }
