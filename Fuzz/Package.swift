@@ -5,7 +5,7 @@ import PackageDescription
 // from the main package, with the fuzzer and AddressSanitizer: scripts/fuzz builds, seeds and runs
 // these (see CONTRIBUTING.md). Each executable fuzzes one reader and what the engine does next
 // with what it read.
-let readers = ["FuzzIDX", "FuzzGzip", "FuzzSafetensors", "FuzzTrainingState", "FuzzPNG", "FuzzPGM", "FuzzPickle"]
+let readers = ["FuzzIDX", "FuzzGzip", "FuzzSafetensors", "FuzzTrainingState", "FuzzPNG", "FuzzPGM", "FuzzPickle", "FuzzModelFile"]
 
 let package = Package(
     name: "backprop-fuzz",

@@ -4,7 +4,11 @@ each in its own process so that peak memory is each engine's own, and prints a M
 medians; with --update PAGE, also writes it into PAGE between its <!-- bench-vs-torch:begin --> and
 <!-- bench-vs-torch:end --> lines. The twin is built from the architecture backprop exports; the
 parameter counts must agree (the logits and gradients themselves are compared by the test suite,
-TorchAgreementTests)."""
+TorchAgreementTests).
+
+With --notebook-models, the models are the PyTorch classes of Tests/Fixtures/notebook-models,
+each imported with `backprop import` (a learner's own networks, in the styles notebooks use), and
+--update writes the table between the page's notebook-models lines instead."""
 import argparse
 import datetime
 import json
@@ -13,10 +17,12 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 
 from replace_section import replace_section
 
 BACKPROP = ".build/release/backprop"
+NOTEBOOK_MODELS = ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated"]
 
 
 def run(command):
@@ -44,10 +50,20 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--update", default=None, help="a Markdown page to write the table into (docs/speed.md)")
     parser.add_argument("--backprop", default=BACKPROP, help="the backprop executable to time (another build, to compare)")
+    parser.add_argument("--notebook-models", action="store_true",
+                        help="time the PyTorch classes of Tests/Fixtures/notebook-models, imported by backprop import")
     args = parser.parse_args()
     names = args.models.split(",") if args.models else \
         [line.split()[0] for line in subprocess.run([args.backprop, "summary", "--list"], capture_output=True, text=True).stdout.splitlines() if line.strip()]
     default = "s6"
+    files = {}   # a row's name → the model file it times
+    if args.notebook_models:
+        folder = tempfile.mkdtemp(prefix="bench-notebook-models-")
+        for name in NOTEBOOK_MODELS:
+            files[name] = f"{folder}/{name}.json"
+            subprocess.run([args.backprop, "import", f"Tests/Fixtures/notebook-models/{name}.py:Net", "--out", files[name]],
+                           check=True, capture_output=True, env=dict(os.environ, BACKPROP_PYTHON=sys.executable))
+        names, default = NOTEBOOK_MODELS, NOTEBOOK_MODELS[0]
 
     cpu, cores, mhz = machine()
     print(f"# backprop vs PyTorch, {datetime.date.today()}: {cpu}, {cores} cores"
@@ -57,8 +73,9 @@ def main():
     rows = {}
     for name in names:
         results = {"backprop": [], "pytorch": []}
-        swift = [args.backprop, "bench", "--epoch", "--model", name, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
-        torch = [sys.executable, "scripts/torch_twin.py", "time-epoch", name, "--json",
+        model = files.get(name, name)
+        swift = [args.backprop, "bench", "--epoch", "--model", model, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+        torch = [sys.executable, "scripts/torch_twin.py", "time-epoch", model, "--json",
                  "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
         for round_ in range(args.rounds):
             order = [("backprop", swift), ("pytorch", torch)]
@@ -110,7 +127,7 @@ def main():
     report = "\n".join(lines) + "\n"
     sys.stdout.write(report)
     if args.update:
-        replace_section(args.update, "bench-vs-torch",
+        replace_section(args.update, "notebook-models" if args.notebook_models else "bench-vs-torch",
                         report.replace("epoch_time_ratio=", "\n```\nepoch_time_ratio=") + "```\n")
 
 

@@ -13,14 +13,18 @@ import Kernels
 ///            division is not exact, or lands outside the output, are 0); with s = d = 1, a "full"
 ///            convolution of the output gradient with the flipped kernel.
 /// The loops live in `Kernels` (`Conv2dKernel`, with the plain `Conv2dReference` beside it), which
-/// convolve with stride 1 and dilation 1: such convolutions run on them directly. Any other stride
-/// or dilation first gathers the windows it reads into columns (`ConvolutionWindows`, im2col):
-/// columns[n,(c·k+i)·k+j,y,x] = in[n,c,s·y+d·i−p,s·x+d·j−p], after which the convolution is a 1×1
-/// one over Cin·k·k channels, run by the same fast kernel with the same weights:
-///   forward:  y = conv1×1(columns, w) + b
-///   backward: ∂L/∂w and ∂L/∂b from the 1×1 kernel on the columns; ∂L/∂columns from its
-///             backward-data, then each entry added back to the pixel it was read from.
-/// No multiply-add is wasted; the columns cost k²/s² times the input's memory.
+/// convolve with stride 1 and dilation 1. Other convolutions first rearrange their input so that
+/// the same fast kernel computes them exactly (`Method`):
+///   - stride 2 with an odd kernel of 3 or more (a learner's usual downsampling): space-to-depth
+///     (`SpaceToDepth`): the input's four phases as four times the channels at half the size,
+///     the kernel dealt out to them, a stride-1 convolution with a ⌈k/2⌉ kernel (16/9 of the
+///     multiply-adds for 3×3);
+///   - any other stride or dilation: the windows it reads gathered into columns
+///     (`ConvolutionWindows`, im2col), columns[n,(c·k+i)·k+j,y,x] = in[n,c,s·y+d·i−p,s·x+d·j−p],
+///     then a 1×1 convolution over Cin·k·k channels with the same weights (no wasted multiply-add;
+///     the columns cost k²/s² times the input's memory).
+/// Backward runs the kernel's backward passes on the rearranged input, then takes the weight
+/// gradient and the input gradient back to their own layouts.
 public final class Conv2d: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -38,10 +42,12 @@ public final class Conv2d: Layer {
     private var evaluationKernels: [Plan: WinogradConvolution] = [:]   // the same, for `forwardFolded`
     private struct Plan: Hashable { let batch: Int, threads: Int }
 
-    // Other strides and dilations only (empty for stride 1, dilation 1): the gathered windows of
-    // the last forward pass (N, Cin·k·k, H′, W′) and their gradient.
-    private let columns = Tensor(shape: [0])
-    private let columnsGradient = Tensor(shape: [0])
+    // Convolutions the kernel does not run directly: the input rearranged by the last forward pass
+    // and its gradient; with space-to-depth, the dealt-out weights w′ and their gradient.
+    private let rearranged = Tensor(shape: [0])
+    private let rearrangedGradient = Tensor(shape: [0])
+    private let phasedWeight = Tensor(shape: [0])
+    private let phasedWeightGradient = Tensor(shape: [0])
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, bias: Bool = true) {
@@ -56,8 +62,6 @@ public final class Conv2d: Layer {
         self.bias = bias ? Parameter(shape: [outChannels]) : nil
     }
 
-    /// Stride 1 and dilation 1: the kernel convolves the input itself, else the gathered windows.
-    private var isDirect: Bool { stride == 1 && dilation == 1 }
     /// d·(k−1) + 1: the span of the dilated kernel.
     private var span: Int { dilation * (kernelSize - 1) + 1 }
 
@@ -107,30 +111,56 @@ public final class Conv2d: Layer {
         return out.reduce(1, *) * inChannels * kernelSize * kernelSize
     }
 
-    /// The stride-1 convolution the kernel runs: this one when direct, else the 1×1 one over the
-    /// gathered windows.
+    /// How the fast stride-1 kernel computes this convolution for a batch of images.
+    private enum Method {
+        case direct
+        case spaceToDepth(SpaceToDepth)
+        case windows(ConvolutionWindows)
+    }
+
+    private func method(for input: Tensor) -> Method {
+        let (n, h, w) = (input.batch, input.shape[2], input.shape[3])
+        if stride == 1 && dilation == 1 { return .direct }
+        if SpaceToDepth.suits(kernelSize: kernelSize, stride: stride, dilation: dilation) {
+            return .spaceToDepth(SpaceToDepth(batch: n, channels: inChannels, height: h, width: w,
+                                              kernelSize: kernelSize, padding: padding))
+        }
+        return .windows(ConvolutionWindows(batch: n, channels: inChannels, height: h, width: w, kernelSize: kernelSize,
+                                           stride: stride, padding: padding, dilation: dilation))
+    }
+
+    /// The stride-1 convolution the kernel runs.
     private func shape(for input: Tensor) -> Conv2dShape {
-        guard !isDirect else {
+        switch method(for: input) {
+        case .direct:
             return Conv2dShape(batch: input.batch, inChannels: inChannels, outChannels: outChannels,
                                height: input.shape[2], width: input.shape[3], kernelSize: kernelSize, padding: padding)
+        case let .spaceToDepth(phases):
+            return Conv2dShape(batch: input.batch, inChannels: phases.phaseChannels, outChannels: outChannels,
+                               height: phases.phaseHeight, width: phases.phaseWidth, kernelSize: phases.phaseKernel, padding: 0)
+        case let .windows(windows):
+            return Conv2dShape(batch: input.batch, inChannels: windows.rows, outChannels: outChannels,
+                               height: windows.outHeight, width: windows.outWidth, kernelSize: 1, padding: 0)
         }
-        let w = windows(for: input)
-        return Conv2dShape(batch: input.batch, inChannels: w.rows, outChannels: outChannels,
-                           height: w.outHeight, width: w.outWidth, kernelSize: 1, padding: 0)
     }
 
-    private func windows(for input: Tensor) -> ConvolutionWindows {
-        ConvolutionWindows(batch: input.batch, channels: inChannels, height: input.shape[2], width: input.shape[3],
-                           kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
-    }
-
-    /// What the kernel convolves: the input itself when direct, else its windows, gathered now.
-    private func operand(for input: Tensor, threads: Int) -> Tensor {
-        guard !isDirect else { return input }
-        let w = windows(for: input)
-        columns.reshape([input.batch, w.rows, w.outHeight, w.outWidth])
-        w.gather(input.data, into: columns.data, threads: threads)
-        return columns
+    /// What the kernel convolves, and with which weights: the input and w when direct, else the
+    /// input rearranged now, and w (windows) or w′ dealt out now (space-to-depth).
+    private func operands(for input: Tensor, threads: Int) -> (input: Tensor, weight: Tensor) {
+        switch method(for: input) {
+        case .direct:
+            return (input, weight.value)
+        case let .spaceToDepth(phases):
+            rearranged.reshape([input.batch, phases.phaseChannels, phases.phaseHeight, phases.phaseWidth])
+            phases.split(input.data, into: rearranged.data, threads: threads)
+            phasedWeight.reshape([outChannels, phases.phaseChannels, phases.phaseKernel, phases.phaseKernel])
+            phases.dealWeights(weight.value.data, outChannels: outChannels, into: phasedWeight.data)
+            return (rearranged, phasedWeight)
+        case let .windows(windows):
+            rearranged.reshape([input.batch, windows.rows, windows.outHeight, windows.outWidth])
+            windows.gather(input.data, into: rearranged.data, threads: threads)
+            return (rearranged, weight.value)
+        }
     }
 
     private func kernel(for input: Tensor, threads: Int) -> Conv2dKernel {
@@ -144,11 +174,11 @@ public final class Conv2d: Layer {
     /// Evaluation's plan for larger 3×3 convolutions: Winograd F(2, 3), a third fewer multiply-adds
     /// (see Winograd.swift); nil where the direct kernel is faster, and for other strides and dilations.
     private func evaluationKernel(for input: Tensor, threads: Int) -> WinogradConvolution? {
-        guard isDirect else { return nil }
+        guard case .direct = method(for: input) else { return nil }
         let plan = Plan(batch: input.batch, threads: threads)
         if let kernel = evaluationKernels[plan] { return kernel }
         let shape = shape(for: input)
-        guard isDirect && WinogradConvolution.suits(shape) else { return nil }
+        guard WinogradConvolution.suits(shape) else { return nil }
         let kernel = WinogradConvolution(shape: shape, threads: threads)
         evaluationKernels[plan] = kernel
         return kernel
@@ -158,8 +188,8 @@ public final class Conv2d: Layer {
         self.input = input
         let kernel = kernel(for: input, threads: context.threads)
         output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
-        kernel.forward(input: operand(for: input, threads: context.threads).data, weight: weight.value.data,
-                       bias: bias?.value.data, output: output.data)
+        let (source, weights) = operands(for: input, threads: context.threads)
+        kernel.forward(input: source.data, weight: weights.data, bias: bias?.value.data, output: output.data)
         return output
     }
 
@@ -172,14 +202,14 @@ public final class Conv2d: Layer {
         output.reshape([input.batch, outChannels, shape.outHeight, shape.outWidth])
         let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
         let winograd = evaluationKernel(for: input, threads: context.threads)
-        let source = operand(for: input, threads: context.threads)
+        let (source, weights) = operands(for: input, threads: context.threads)
         scale.withUnsafeBufferPointer { scale in
             foldedBias.withUnsafeBufferPointer { foldedBias in
                 if let winograd {
-                    winograd.forward(input: source.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                    winograd.forward(input: source.data, weight: weights.data, bias: foldedBias.baseAddress!,
                                      output: output.data, scale: scale.baseAddress!, rectify: true)
                 } else {
-                    kernel(for: input, threads: context.threads).forward(input: source.data, weight: weight.value.data, bias: foldedBias.baseAddress!,
+                    kernel(for: input, threads: context.threads).forward(input: source.data, weight: weights.data, bias: foldedBias.baseAddress!,
                                                output: output.data, scale: scale.baseAddress!, rectify: true)
                 }
             }
@@ -190,17 +220,35 @@ public final class Conv2d: Layer {
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward without a forward pass that kept its input") }
         let kernel = kernel(for: input, threads: context.threads)
-        kernel.backwardWeights(input: (isDirect ? input : columns).data, outputGradient: outputGradient.data,
-                               weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
+        let method = method(for: input)
+        switch method {
+        case .direct:
+            kernel.backwardWeights(input: input.data, outputGradient: outputGradient.data,
+                                   weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
+        case let .spaceToDepth(phases):
+            phasedWeightGradient.reshape(phasedWeight.shape)
+            phasedWeightGradient.fill(0)
+            kernel.backwardWeights(input: rearranged.data, outputGradient: outputGradient.data,
+                                   weightGradient: phasedWeightGradient.data, biasGradient: bias?.gradient.data)
+            phases.addWeightGradient(phasedWeightGradient.data, outChannels: outChannels, into: weight.gradient.data)
+        case .windows:
+            kernel.backwardWeights(input: rearranged.data, outputGradient: outputGradient.data,
+                                   weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
+        }
         guard needsInputGradient else { return nil }
         inputGradient.reshape(input.shape)
-        guard !isDirect else {
+        switch method {
+        case .direct:
             kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: inputGradient.data)
-            return inputGradient
+        case let .spaceToDepth(phases):
+            rearrangedGradient.reshape(rearranged.shape)
+            kernel.backwardData(outputGradient: outputGradient.data, weight: phasedWeight.data, inputGradient: rearrangedGradient.data)
+            phases.merge(rearrangedGradient.data, into: inputGradient.data, threads: context.threads)
+        case let .windows(windows):
+            rearrangedGradient.reshape(rearranged.shape)
+            kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: rearrangedGradient.data)
+            windows.scatter(rearrangedGradient.data, into: inputGradient.data, threads: context.threads)
         }
-        columnsGradient.reshape(columns.shape)
-        kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: columnsGradient.data)
-        windows(for: input).scatter(columnsGradient.data, into: inputGradient.data, threads: context.threads)
         return inputGradient
     }
 }
