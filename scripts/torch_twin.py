@@ -49,7 +49,8 @@ def make_layer(spec):
         return nn.Conv2d(spec["inChannels"], spec["outChannels"], spec["kernelSize"], stride=spec.get("stride") or 1,
                          padding=spec["padding"], dilation=spec.get("dilation") or 1, bias=spec["bias"])
     if t == "BatchNorm2d":
-        return nn.BatchNorm2d(spec["outChannels"], eps=spec.get("epsilon") or 1e-5, momentum=spec.get("momentum") or 0.1)
+        return nn.BatchNorm2d(spec["outChannels"], eps=spec.get("epsilon") or 1e-5,
+                              momentum=0.1 if spec.get("momentum") is None else spec["momentum"])
     if t == "Linear":
         return nn.Linear(spec["inChannels"], spec["outChannels"], bias=spec["bias"])
     simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Flatten": nn.Flatten, "AdaptiveAvgPool2d": lambda: nn.AdaptiveAvgPool2d(1),

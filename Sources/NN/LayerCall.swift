@@ -233,7 +233,7 @@ extension LayerCall.Value: CustomStringConvertible {
         case let .number(x): return String(x)
         case let .boolean(b): return b ? "True" : "False"
         case .none: return "None"
-        case let .text(s): return "'\(s)'"
+        case let .text(s): return quoted(s)
         case let .tuple(items): return "(" + items.map(\.description).joined(separator: ", ") + ")"
         }
     }

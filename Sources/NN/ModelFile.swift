@@ -10,9 +10,9 @@ import Formats
 ///                 "Flatten()", "LogSoftmax(dim=1)"],
 ///      "recipe": {"epochs": 15, "lr": 0.05}}
 ///
-/// `read` checks everything before a parameter is allocated: the JSON, each layer's arguments,
-/// the parameter count, then the shapes layer by layer; errors name the layer by its dotted
-/// PyTorch name. Building turns each Conv2d → BatchNorm2d → ReLU (→ Dropout) run into a
+/// `read` checks the JSON, each layer's arguments and the parameter count before a parameter is
+/// allocated, then the shapes layer by layer before any data flows; errors name the layer by its
+/// dotted PyTorch name. Building turns each Conv2d → BatchNorm2d → ReLU (→ Dropout) run into a
 /// `ConvBlock`, which computes the same numbers as the four layers, faster.
 public enum ModelFile {
     /// The largest file read, the most layers, parameters and activations (floats per image) a
@@ -25,14 +25,15 @@ public enum ModelFile {
     /// Every model file model reads MNIST's 1×28×28 images and gives 10 log-probabilities.
     static let inputShape = [1, 28, 28], classes = 10
 
-    /// The model in the file at `path`.
-    public static func read(_ path: String) throws -> ModelDefinition {
+    /// The model in the file at `path`; without a "name", it is called `defaultName`, else after
+    /// the file.
+    public static func read(_ path: String, defaultName: String? = nil) throws -> ModelDefinition {
         let bytes = try BoundedFile.read(path, limit: sizeLimit)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ModelError("\(path): not UTF-8 text; expected a model file (JSON, docs/model-files.md)")
         }
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return try parse(text, source: path, defaultName: stem)
+        return try parse(text, source: path, defaultName: defaultName ?? stem)
     }
 
     /// The model described by `text`; `source` starts every error message.
@@ -75,7 +76,7 @@ public enum ModelFile {
         }
         if let stated = object["parameters"] {
             guard let number = stated as? NSNumber, !isBoolean(number), number.doubleValue == Double(parameters) else {
-                throw ModelError("\"parameters\" says \(stated), the layers have \(parameters)")
+                throw ModelError("\"parameters\" says \(quoted("\(stated)")), the layers have \(parameters)")
             }
         }
         let recipe = try parseRecipe(object["recipe"])
@@ -122,7 +123,9 @@ public enum ModelFile {
             case let text as String:
                 let call: LayerCall
                 do { call = try LayerCall(parsing: text) } catch let error as ModelError { throw ModelError("\(name): \(error.description)") }
-                if topLevel, given == nil, try call.parameterCount() > 0 {
+                let count: Int
+                do { count = try call.parameterCount() } catch let error as ModelError { throw ModelError("\(name): \(error.description)") }
+                if topLevel, given == nil, count > 0 {
                     throw ModelError("\(name): \(quoted(text)) has parameters, so it needs a name: {\"NAME\": \(quoted(text))}")
                 }
                 entries.append(.layer(name: name, given: given, call: call))
@@ -216,12 +219,17 @@ public enum ModelFile {
                     throw ModelError("\(name): \(type) expects \(expected.count) \(expected.what), gets \(got) from \(lastResizer)\(detail)")
                 }
             }
+            if layer is LogSoftmax && shape.dropFirst().contains(where: { $0 > 1 }) {
+                throw ModelError("\(name): LogSoftmax(dim=1) over a \(shape.map(String.init).joined(separator: "×")) map; the engine's takes one vector of classes per image (pool or flatten first)")
+            }
+            let input = shape
             do { shape = try layer.outputShape(for: shape) } catch let error as ModelError {
                 throw ModelError("\(name): \(error.description)")
             }
-            floats += shape.reduce(1, *)
+            // The layer's output, and the copy of its input a strided or dilated convolution makes.
+            floats += shape.reduce(1, *) + ((layer as? Conv2d)?.rearrangedFloats(for: input) ?? 0)
             guard floats <= activationLimit else {
-                throw ModelError("\(name): the activations reach \(grouped(floats)) numbers per image; at most \(grouped(activationLimit))")
+                throw ModelError("\(name): the activations reach \(grouped(floats)) numbers per image (with the inputs strided convolutions rearrange); at most \(grouped(activationLimit))")
             }
             if layer is Conv2d || layer is Linear || layer is Flatten { lastResizer = name }
         }

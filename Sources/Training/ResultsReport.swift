@@ -52,7 +52,8 @@ public struct ResultsReport {
                      "|---|---|---|---|---|---|---|---|---|---|" + (fashion ? "" : "---|") + "---|"]
         for model in models {
             let group = runs.filter { $0.settings.model == model }
-            let definition = group.lazy.compactMap { try? $0.folder.model(named: model) }.first
+            // A shipped model's own definition carries its target and published figure.
+            let definition = Models.named(model) ?? group.lazy.compactMap { try? $0.folder.model(named: model) }.first
             let summary = definition.map { ModelSummary(model: $0.makeModel()) }
             let k = lastEpochs ?? definition?.lastEpochs ?? 5
             let tails = group.flatMap { $0.metrics.suffix(k).map(\.test_acc) }

@@ -20,13 +20,17 @@ public struct RunFolder: Sendable {
     public var statePath: String { file(TrainingState.fileName) }
     public var modelFilePath: String { file("model.json") }
 
-    /// The model the run trained: its model.json, or for runs from before model files, the
-    /// shipped model called `name`. A model.json naming another model is refused.
+    /// The model the run trained, called `name` in its state or checkpoint: its model.json, or
+    /// for runs from before model files, the shipped model of that name. A model.json naming
+    /// another model is refused.
     public func model(named name: String) throws -> ModelDefinition {
         guard FileManager.default.fileExists(atPath: modelFilePath) else {
-            return try ModelDefinition.resolve(name, source: statePath)
+            guard let shipped = Models.named(name) else {
+                throw RunFolderError("\(path): no model.json, and \(quoted(name)) is not a shipped model (\(Models.all.map(\.name).joined(separator: ", ")))")
+            }
+            return shipped
         }
-        let definition = try ModelFile.read(modelFilePath)
+        let definition = try ModelFile.read(modelFilePath, defaultName: name)
         guard definition.name == name else {
             throw RunFolderError("\(modelFilePath): a model called \(quoted(definition.name)), but the run trained \(quoted(name))")
         }

@@ -55,7 +55,14 @@ public struct RunConfiguration {
         guard Self.threadLimits.contains(threads) else {
             throw RecipeError("\(option("threads")): expected 1 to \(Self.threadLimits.upperBound) threads, got \(threads)")
         }
+        let perImage = ModelSummary(model: model.makeModel()).activationFloatsPerImage
+        guard perImage * recipe.batchSize <= Self.activationLimit else {
+            throw RecipeError("\(option("batch-size")): \(recipe.batchSize) images × \(grouped(perImage)) activations per image is more than \(grouped(Self.activationLimit)) numbers (4 GiB); choose a smaller batch")
+        }
     }
+
+    /// The most activations a batch may hold (floats, forward pass): 4 GiB.
+    public static let activationLimit = 1 << 30
 }
 
 /// What a finished run reached.
@@ -168,7 +175,7 @@ public final class TrainingRun {
         func stopped(_ error: StoppedError) -> StoppedError {
             var error = error
             if metrics.isEmpty && c.resumeFrom == nil {
-                try? FileManager.default.removeItem(atPath: folder.file("command.txt"))
+                for name in ["command.txt", "model.json"] { try? FileManager.default.removeItem(atPath: folder.file(name)) }
                 if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
                     try? FileManager.default.removeItem(atPath: folder.path)
                 }

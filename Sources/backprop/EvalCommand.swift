@@ -66,18 +66,15 @@ struct EvalCommand: ParsableCommand {
 }
 
 /// Builds the model a checkpoint was saved from and loads its weights; one-line errors otherwise.
-/// The model is `name` when given, else the model.json beside the checkpoint, else the shipped
-/// model the checkpoint names.
+/// The model is `name` when given, else the one the checkpoint names, from the model.json of its
+/// run folder or the shipped models.
 func loadModel(checkpoint: String, name: String?) throws -> Model {
     let file = try SafetensorsFile.read(path: checkpoint)
-    let folder = RunFolder(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path)
     let definition: ModelDefinition
     if let name {
         definition = try modelDefinition(named: name, source: "--model")
-    } else if FileManager.default.fileExists(atPath: folder.modelFilePath) {
-        definition = try ModelFile.read(folder.modelFilePath)
     } else if let modelName = file.metadata["model"] {
-        definition = try modelDefinition(named: modelName, source: checkpoint)
+        definition = try RunFolder(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path).model(named: modelName)
     } else {
         throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
     }

@@ -63,15 +63,20 @@ struct ImportCommand: ParsableCommand {
         do { try process.run() } catch {
             throw ValidationError("cannot run \(python) (\(error)); backprop import needs Python with PyTorch: run scripts/setup-torch")
         }
+        // Past the time limit: SIGTERM, and SIGKILL a few seconds later if it is still there.
         let started = Date()
-        let watchdog = DispatchWorkItem { process.terminate() }
+        let watchdog = DispatchWorkItem {
+            process.terminate()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        }
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.timeLimit, execute: watchdog)
-        // Read both pipes at once, so that neither fills while the other is read.
+        // Read both pipes at once, so that neither fills while the other is read; each at most
+        // `outputLimit` bytes (the tracer prints a model file, or one line).
         final class Received: @unchecked Sendable { var data = Data() }
         let received = Received()
         let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { received.data = errors.fileHandleForReading.readDataToEndOfFile() }
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        DispatchQueue.global().async(group: group) { received.data = Self.read(errors, process: process) }
+        let outputData = Self.read(output, process: process)
         group.wait()
         let errorData = received.data
         process.waitUntilExit()
@@ -82,12 +87,32 @@ struct ImportCommand: ParsableCommand {
             return String(decoding: outputData, as: UTF8.self)
         case (.exit, 3):
             throw ValidationError("backprop import needs PyTorch, which \(python) does not have: run scripts/setup-torch (or set BACKPROP_PYTHON to a Python with torch)")
+        case (.exit, 127):
+            throw ValidationError("cannot run \(python): backprop import needs Python 3.11 or later with PyTorch: run scripts/setup-torch (or set BACKPROP_PYTHON)")
         case (.uncaughtSignal, _) where Date().timeIntervalSince(started) >= Self.timeLimit:
             throw ValidationError("\(module): tracing took more than \(Int(Self.timeLimit)) s; stopped")
         default:
             throw ValidationError("\(module): " + (message.map { String($0.dropFirst("error: ".count)) }
-                                                  ?? "the tracer failed (exit status \(process.terminationStatus))"))
+                                                  ?? "the tracer failed (\(python) ended with status \(process.terminationStatus); it needs Python 3.11 or later with PyTorch)"))
         }
+    }
+
+    /// The most bytes read from each of the tracer's outputs: a model file's limit.
+    static let outputLimit = ModelFile.sizeLimit
+
+    /// Everything `pipe` carries until it closes, or, past `outputLimit`, what came so far (the
+    /// process is stopped; its output then fails as a model file).
+    static func read(_ pipe: Pipe, process: Process) -> Data {
+        var data = Data()
+        let handle = pipe.fileHandleForReading
+        while let chunk = try? handle.read(upToCount: 65_536), !chunk.isEmpty {
+            data.append(chunk)
+            if data.count > outputLimit {
+                process.terminate()
+                break
+            }
+        }
+        return data
     }
 }
 

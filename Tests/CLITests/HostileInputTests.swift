@@ -118,7 +118,7 @@ struct HostileInputTests {
             ("negative train limit", { _, s, _ in s["trainLimit"] = -3 }, ["train-limit"]),
             ("rotation 3e38", { _, _, r in r["rotationDegrees"] = 3e38 }, ["rotation"]),
             ("learning rate past Float", { _, _, r in r["learningRate"] = 1e39 }, ["training-state.safetensors"]),
-            ("unknown model", { _, s, _ in s["model"] = "../../etc" }, ["unknown model"]),
+            ("unknown model", { _, s, _ in s["model"] = "../../etc" }, ["the run trained \"../../etc\""]),
             ("data folder elsewhere", { _, s, _ in s["dataDirectory"] = missing }, [missing, "backprop data fetch"]),
             ("not a state", { m, _, _ in m["format"] = "something-else" }, ["not a backprop training state"]),
         ]

@@ -79,6 +79,19 @@ struct ModelFileCommandTests {
         #expect(result.errors.split(separator: "\n").count == 1 && result.errors.contains(expected), "\(result.errors)")
     }
 
+    /// A batch whose activations would pass 4 GiB is refused before anything is read or made.
+    @Test func aBatchTooLargeForMemoryIsRefused() throws {
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try #"{"layers": [{"wide": "Conv2d(1, 1024, 1)"}, "AdaptiveAvgPool2d(1)", "Flatten()", {"fc": "Linear(1024, 10)"}, "LogSoftmax()"]}"#
+            .write(toFile: folder + "/wide.json", atomically: true, encoding: .utf8)
+        let result = try Backprop.run(["train", "--model", folder + "/wide.json", "--batch-size", "4096", "--out", folder + "/run"])
+        #expect(result.status != 0)
+        #expect(result.errors.split(separator: "\n").count == 1 && result.errors.contains("--batch-size: 4096 images × 804,884 activations per image"),
+                "\(result.errors)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/run"))
+    }
+
     /// A rule that fails sets exit status 1 after printing every rule.
     @Test func aFailedRuleIsExitStatusOne() throws {
         let result = try Backprop.run(["summary", "--model", "s6", "--rules", "s7"])

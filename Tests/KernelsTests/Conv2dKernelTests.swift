@@ -39,8 +39,8 @@ struct Conv2dKernelTests {
         shape(4, 16, 12, 3, 3, k: 3, pad: 0),
         shape(1, 2, 9, 1, 1, k: 3, pad: 1),
         // 1×1 over gathered windows (ConvolutionWindows): many input channels, small planes; and
-        // more than 64 input channels in a 3×3 (backward-data once read a bias of 8 zeros at
-        // every input block's start: past 64 channels, garbage).
+        // more than 72 input channels in a 3×3 (backward-data once read its zero bias at every
+        // input block's start from 8 + 64 zeroed floats: past 72 channels, beyond the allocation).
         shape(8, 144, 16, 9, 9, k: 1, pad: 0),
         shape(8, 72, 16, 13, 13, k: 1, pad: 0),
         shape(1, 144, 16, 3, 3, k: 3, pad: 1),

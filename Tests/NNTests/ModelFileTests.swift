@@ -74,10 +74,15 @@ struct ModelFileTests {
         (#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "recipe": {"epochs": 0}}"#,
          "recipe: epochs: expected a whole number of epochs from 1 to 1000, got 0"),
         (#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "recipe": {"epoch": 3}}"#, "recipe: unknown key \"epoch\""),
-        (#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "parameters": 12}"#, "\"parameters\" says 12, the layers have 7850"),
+        (#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "parameters": 12}"#, "\"parameters\" says \"12\", the layers have 7850"),
         (#"{"layers": [], "extra": 1}"#, "unknown key \"extra\""),
         (#"{"layers": [{"a": [[[[[[[[[["ReLU()"]]]]]]]]]]}]}"#, "nested more than 8 deep"),
         (#"{"layers": "#, "not valid JSON"),
+        (#"{"layers": [{"a": "Conv2d(1, 4096, 1)"}, {"b": "Conv2d(4096, 1, 28, stride=2, padding=14)"}, "Flatten()", {"fc": "Linear(225, 10)"}, "LogSoftmax()"]}"#,
+         "b: the activations reach"),
+        (#"{"layers": [{"c": "Conv2d(1, 10, 3)"}, "LogSoftmax(dim=1)", "Flatten()", {"fc": "Linear(6760, 10)"}, "LogSoftmax()"]}"#,
+         "net.json: 0: LogSoftmax(dim=1) over a 10×26×26 map"),
+        (#"{"layers": [{"c": "Conv2d(1, 10, 28, padding_mode='a\nb')"}, "LogSoftmax()"]}"#, "c: Conv2d: only zero padding is supported"),
     ])
     func mistakesAreNamedInOneLine(text: String, expected: String) {
         do {

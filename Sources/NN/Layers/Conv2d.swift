@@ -119,7 +119,10 @@ public final class Conv2d: Layer {
     }
 
     private func method(for input: Tensor) -> Method {
-        let (n, h, w) = (input.batch, input.shape[2], input.shape[3])
+        method(batch: input.batch, height: input.shape[2], width: input.shape[3])
+    }
+
+    private func method(batch n: Int, height h: Int, width w: Int) -> Method {
         if stride == 1 && dilation == 1 { return .direct }
         if SpaceToDepth.suits(kernelSize: kernelSize, stride: stride, dilation: dilation) {
             return .spaceToDepth(SpaceToDepth(batch: n, channels: inChannels, height: h, width: w,
@@ -127,6 +130,16 @@ public final class Conv2d: Layer {
         }
         return .windows(ConvolutionWindows(batch: n, channels: inChannels, height: h, width: w, kernelSize: kernelSize,
                                            stride: stride, padding: padding, dilation: dilation))
+    }
+
+    /// Floats per image of the input rearranged for the kernel (0 when it convolves the input
+    /// itself), for an input of `inputShape` that fits: memory a model file's limits count.
+    public func rearrangedFloats(for inputShape: [Int]) -> Int {
+        switch method(batch: 1, height: inputShape[1], width: inputShape[2]) {
+        case .direct: return 0
+        case let .spaceToDepth(phases): return phases.count
+        case let .windows(windows): return windows.count
+        }
     }
 
     /// The stride-1 convolution the kernel runs.
