@@ -52,8 +52,11 @@ public struct ResultsReport {
                      "|---|---|---|---|---|---|---|---|---|---|" + (fashion ? "" : "---|") + "---|"]
         for model in models {
             let group = runs.filter { $0.settings.model == model }
-            // A shipped model's own definition carries its target and published figure.
-            let definition = Models.named(model) ?? group.lazy.compactMap { try? $0.folder.model(named: model) }.first
+            // A shipped model's own definition carries its target and published figure; a model
+            // file of another network under a shipped name does not borrow them.
+            let kept = group.lazy.compactMap { try? $0.folder.model(named: model) }.first
+            let shipped = Models.named(model).flatMap { s in kept.map { $0.modelFileText == s.modelFileText } ?? true ? s : nil }
+            let definition = shipped ?? kept
             let summary = definition.map { ModelSummary(model: $0.makeModel()) }
             let k = lastEpochs ?? definition?.lastEpochs ?? 5
             let tails = group.flatMap { $0.metrics.suffix(k).map(\.test_acc) }

@@ -64,6 +64,9 @@ struct RunTests {
         let b = try Data(contentsOf: URL(fileURLWithPath: out + "/stopped/model.safetensors"))
         #expect(a == b, "resumed weights differ from the uninterrupted run's")
         #expect(try RunFolder(out + "/whole").metrics().map(\.test_acc) == RunFolder(out + "/stopped").metrics().map(\.test_acc))
+        // The report finds the model in the run folder: its parameters, and a shipped model's target.
+        let table = try ResultsReport(folders: [out + "/whole"]).markdownTable()
+        #expect(table.contains("| \(model.name) | \(grouped(model.makeModel().parameterCount)) |"), "\(table)")
     }
 
     /// A folder that holds an earlier run is refused, unless replacing it was asked for; and a new
