@@ -7,7 +7,7 @@ import NN
 let importTracer = String(decoding: PackageResources.import_tracer_py, as: UTF8.self)
 
 /// `backprop import notebook.py:Net`: a learner's PyTorch class, traced by PyTorch itself
-/// (torch.fx, in `importTracer` below), written as a model file with the class's own attribute
+/// (torch.fx, in `importTracer` above), written as a model file with the class's own attribute
 /// names, so that a checkpoint backprop trains loads back into the class with strict=True.
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +31,7 @@ struct ImportCommand: ParsableCommand {
         let file = String(module[..<colon]), className = String(module[module.index(after: colon)...])
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue else {
-            throw ValidationError("\(file): no such file; expected the Python file that defines \(className)")
+            throw ValidationError("\(quoted(file)): no such file; expected the Python file that defines \(className)")
         }
         let out = self.out ?? className.lowercased() + ".json"
         if !force && FileManager.default.fileExists(atPath: out) {
