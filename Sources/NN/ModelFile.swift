@@ -184,10 +184,16 @@ public enum ModelFile {
 
     /// A fused block starting at `index`, and how many entries it takes, if they form one.
     private static func convBlock(at index: Int, in entries: [Entry]) throws -> (ConvBlock, Int)? {
+        func type(_ i: Int) -> String? {
+            guard i < entries.count, case let .layer(_, _, call) = entries[i] else { return nil }
+            return call.type
+        }
         func layer(_ i: Int) throws -> Layer? {
             guard i < entries.count, case let .layer(name, _, call) = entries[i] else { return nil }
             return try ModelFile.layer(call, name)
         }
+        // Types first, so that layers are made only for a block that may fuse.
+        guard type(index) == "Conv2d" && type(index + 1) == "BatchNorm2d" && type(index + 2) == "ReLU" else { return nil }
         guard let convolution = try layer(index) as? Conv2d, let normalization = try layer(index + 1) as? BatchNorm2d,
               normalization.channels == convolution.outChannels, try layer(index + 2) is ReLU else { return nil }
         let dropout = try layer(index + 3) as? Dropout
