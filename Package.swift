@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "backprop", targets: ["backprop"]),
         .library(name: "Sheet", targets: ["Sheet"]),
+        .library(name: "Check", targets: ["Check"]),
         .library(name: "NN", targets: ["NN"]),
         // For Fuzz/, which fuzzes the readers of these.
         .library(name: "Formats", targets: ["Formats"]),
@@ -31,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "SystemZlib", path: "Sources/SystemZlib"),
         // Part 1: the 2-2-2 network, its gradients, the iteration table, the worked explanation.
         .target(name: "Sheet", dependencies: ["Formats", "Pictures"]),
+        // `backprop check`: a learner's own Part 1 spreadsheet read, its formulas evaluated, every
+        // cell compared with the exact values from the learner's own starting point, each slip named.
+        .target(name: "Check", dependencies: ["Sheet", "Formats"]),
         // Raw SIMD loops over pointers, the parallel-for, the random generator.
         .target(name: "Kernels", swiftSettings: fast),
         // Tensors, batches, layers, models, losses, optimisers, schedules, recipes, the summary.
@@ -48,19 +52,20 @@ let package = Package(
         // SVG and PNG pictures: line charts, digit grids, the canvas and font they are drawn with.
         .target(name: "Pictures", dependencies: ["Formats"]),
         .executableTarget(name: "backprop", dependencies: [
-            "Sheet", "NN", "Data", "Formats", "Pictures", "Kernels", "Training",
+            "Sheet", "Check", "NN", "Data", "Formats", "Pictures", "Kernels", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         // `backprop import`'s tracer, run by a Python with PyTorch; scripts/torch_twin.py imports it too.
         resources: [.embedInCode("import_tracer.py")],
         swiftSettings: fast),
         .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
+        .testTarget(name: "CheckTests", dependencies: ["Check", "Sheet", "Formats", "ZIPFoundation"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Sheet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats", "ZIPFoundation"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures"]),
-        .testTarget(name: "CLITests", dependencies: ["Formats", "Data"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures", "ZIPFoundation"]),
+        .testTarget(name: "CLITests", dependencies: ["Formats", "Data", "ZIPFoundation"]),
     ],
     swiftLanguageModes: [.v5]
 )
