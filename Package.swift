@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Sheet", dependencies: ["Formats", "Pictures"]),
         // `backprop check`: a learner's own Part 1 spreadsheet read, its formulas evaluated, every
         // cell compared with the exact values from the learner's own starting point, each slip named.
-        .target(name: "Check", dependencies: ["Sheet", "Formats"]),
+        .target(name: "Check", dependencies: ["Sheet", "Formats", "Pictures"]),
         // Raw SIMD loops over pointers, the parallel-for, the random generator.
         .target(name: "Kernels", swiftSettings: fast),
         // Tensors, batches, layers, models, losses, optimisers, schedules, recipes, the summary.

@@ -92,10 +92,14 @@ struct TableCheck {
         var origins: [Origin] = []
         var wrong: [CellAddress] = []
         var consequences: [CellAddress] = []
+        var carried: [CellAddress] = []
         for k in 0..<n {
             for q in Quantity.allCases {
                 let cell = cellValue(q, k)
-                if k > 0, q.isStartingValue, !q.isWeight, cell == .empty { continue }   // carried, not written
+                if k > 0, q.isStartingValue, !q.isWeight, cell == .empty {   // carried, not written
+                    carried.append(table.cell(q, iteration: k))
+                    continue
+                }
                 checked += 1
                 let expected = reference[k][q.rawValue]
                 let found: Double? = { if case .number(let x) = cell { return x }; return cell == .empty ? 0 : nil }()
@@ -110,7 +114,7 @@ struct TableCheck {
             }
         }
         return TableReport(table: table, checkedCells: checked, wrongCells: wrong, findings: findings(origins),
-                           consequences: consequences, notes: notes())
+                           consequences: consequences, carriedCells: carried, notes: notes())
     }
 
     /// Whether the error in this cell starts here, and which slip it is.

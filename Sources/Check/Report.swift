@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Pictures
 
 /// A slip found in a table: where it starts, how far it runs, what it is.
 public struct Finding: Sendable {
@@ -40,6 +41,8 @@ public struct TableReport: Sendable {
     public var findings: [Finding]
     /// Cells wrong only because cells they read are wrong.
     public var consequences: [CellAddress]
+    /// t and i cells left empty below the first row (their values carried down): not checked.
+    public var carriedCells: [CellAddress]
     public var notes: [Note]
 
     public var isCorrect: Bool { wrongCells.isEmpty && findings.isEmpty }
@@ -157,3 +160,30 @@ public struct CheckReport: Sendable {
 
 /// A number as a report shows it: full precision, the shortest text that reads back the same.
 func formatted(_ value: Double) -> String { "\(value)" }
+
+extension TableReport {
+    /// The table as a picture of its cells, in the course's column order with the learner's column
+    /// letters: right, where a slip is, wrong only because of one, not written.
+    public func cellMap(file: String) -> CellMap {
+        let slips = Set(findings.flatMap(\.cells)), following = Set(consequences), carriedSet = Set(carriedCells)
+        let cells = table.rows.indices.map { k in
+            Quantity.allCases.map { q -> Int in
+                let address = table.cell(q, iteration: k)
+                if slips.contains(address) { return 1 }
+                if following.contains(address) { return 2 }
+                if carriedSet.contains(address) { return 3 }
+                return 0
+            }
+        }
+        let named = findings.prefix(3).map { "\($0.slip.rawValue) at \($0.firstCell)" }.joined(separator: ", ")
+            + (findings.count > 3 ? ", …" : "")
+        var kinds = [CellMap.Kind(label: "right (to 1e-9 relative)", color: Color(hex: "#cde8c8")),
+                     CellMap.Kind(label: "where a slip is" + (named.isEmpty ? "" : ": " + named), color: Color(hex: "#d62728")),
+                     CellMap.Kind(label: "wrong only because cells it reads are wrong", color: Color(hex: "#f7b6b2"))]
+        if !carriedCells.isEmpty { kinds.append(CellMap.Kind(label: "empty (t and i carried down)", color: Color(hex: "#eeeeee"))) }
+        return CellMap(title: "\(file), sheet \"\(table.sheetName)\": \(isCorrect ? "correct" : "wrong")",
+                       columnLabels: Quantity.allCases.map { CellAddress.columnName(table.columns[$0]!) + " " + $0.name },
+                       rowLabels: table.rows.map { "row \($0 + 1)" }, rowLabelEvery: table.rows.count <= 40 ? 5 : 10,
+                       cells: cells, kinds: kinds)
+    }
+}

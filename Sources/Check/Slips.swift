@@ -30,6 +30,9 @@ public enum Slip: String, CaseIterable, Sendable {
     case staleWeights = "stale-weights"
     /// t1 where t2 belongs (or the reverse) in an output's error term.
     case wrongTarget = "wrong-target"
+    /// A weighted sum, an activation or an error reading another cell of its row than the one
+    /// that belongs there: w2 for w3 in h2, a_h2 for a_h1 in o1, t1 for t2 in E2, h2 inside σ(h1).
+    case wrongCell = "wrong-cell"
     /// Wrong, and no slip of the catalogue reproduces it.
     case unrecognised
 }
@@ -61,6 +64,18 @@ struct LocalRules {
     func deltaO1(_ L: RowValues, target: Quantity = .t1) -> Double { (L[.ao1] - L[target]) * L[.ao1] * (1 - L[.ao1]) }
     func deltaO2(_ L: RowValues, target: Quantity = .t2) -> Double { (L[.ao2] - L[target]) * L[.ao2] * (1 - L[.ao2]) }
     func slope(_ L: RowValues, unit: Int) -> Double { let a = unit == 1 ? L[.ah1] : L[.ah2]; return a * (1 - a) }
+
+    /// The cells each rule reads that a learner may mix up, and what they get mixed up with.
+    static let swappable: [Quantity: [(Quantity, [Quantity])]] = {
+        let inputs: [Quantity] = [.i1, .i2], hidden: [Quantity] = [.ah1, .ah2]
+        func sum(_ weights: [Quantity], _ xs: [Quantity]) -> [(Quantity, [Quantity])] {
+            weights.map { ($0, Quantity.weights) } + xs.map { ($0, xs) }
+        }
+        return [.h1: sum([.w1, .w2], inputs), .h2: sum([.w3, .w4], inputs),
+                .o1: sum([.w5, .w6], hidden), .o2: sum([.w7, .w8], hidden),
+                .ah1: [(.h1, [.h2])], .ah2: [(.h2, [.h1])], .ao1: [(.o1, [.o2])], .ao2: [(.o2, [.o1])],
+                .e1: [(.t1, [.t2]), (.ao1, [.ao2])], .e2: [(.t2, [.t1]), (.ao2, [.ao1])]]
+    }()
 
     /// For ∂E/∂w1…w4: which hidden unit (1, 2), which input, and the output weights of its two paths.
     static func hiddenParts(_ q: Quantity) -> (unit: Int, input: Quantity, weights: (Quantity, Quantity)) {
@@ -199,6 +214,18 @@ struct LocalRules {
                     P[q] - learningRate * T[g])
             }
         default: break
+        }
+        // One cell of the row read in place of another: each input of the rule swapped for each
+        // cell of its kind.
+        if let inputs = Self.swappable[q] {
+            for (used, others) in inputs {
+                for other in others where other != used {
+                    var swapped = L
+                    swapped[used] = L[other]
+                    guard let value = expected(q, L: swapped, P: P) else { continue }
+                    add(.wrongCell, "reads \(n(other)) (\(other.name)) where \(n(used)) (\(used.name)) belongs", value)
+                }
+            }
         }
         // Any computed quantity "updated" like a weight: its value above minus η times some gradient.
         if let P, [.h1, .ah1, .h2, .ah2, .o1, .ao1, .o2, .ao2, .e1, .e2, .eTotal].contains(q) {

@@ -22,10 +22,15 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "text (the report) or json.") var format: OutputFormat = .text
     @Option(help: "Write a copy of the workbook with every wrong cell highlighted and commented (.xlsx; one file only).")
     var annotate: String?
+    @Option(help: "Draw the table's cells as a map — right, where a slip is, wrong because of one — as .svg or .png (one file only; the first wrong table, else the first).")
+    var picture: String?
     @Option(help: "For a folder: also write the summary table as CSV (file, verdict, first slip, first cell, cells wrong).")
     var summary: String?
 
     func validate() throws {
+        if let picture, !["svg", "png"].contains((picture as NSString).pathExtension.lowercased()) {
+            throw ValidationError("--picture: \"\(picture)\" does not end in .svg or .png")
+        }
         if let annotate, !annotate.lowercased().hasSuffix(".xlsx") {
             throw ValidationError("--annotate: \"\(annotate)\" does not end in .xlsx; the annotated copy is an .xlsx workbook")
         }
@@ -38,6 +43,7 @@ struct CheckCommand: ParsableCommand {
         }
         if isFolder.boolValue {
             guard annotate == nil else { throw ValidationError("--annotate: takes one file; \(path) is a folder") }
+            guard picture == nil else { throw ValidationError("--picture: takes one file; \(path) is a folder") }
             try checkFolder()
         } else {
             try checkFile()
@@ -68,6 +74,12 @@ struct CheckCommand: ParsableCommand {
         if let annotate {
             try Annotation.workbook(for: report, file: file).write(to: annotate)
             if format == .text { print("Wrote \(annotate): \(grouped(report.wrongCellCount)) wrong cells highlighted and commented") }
+        }
+        if let picture, let table = report.tables.first(where: { !$0.isCorrect }) ?? report.tables.first {
+            let map = table.cellMap(file: name)
+            if picture.lowercased().hasSuffix(".svg") { try AtomicFile.write(map.svg(), to: picture) }
+            else { try AtomicFile.write(map.png(), to: picture) }
+            if format == .text { print("Wrote \(picture)") }
         }
         if report.verdict == .wrong { throw ExitCode(1) }
     }
@@ -108,7 +120,10 @@ struct CheckCommand: ParsableCommand {
 
     func table(_ rows: [[String]]) -> String {
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        var lines = rows.map { row in row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
+        var lines = rows.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
         lines.insert(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "), at: 1)
         return lines.joined(separator: "\n")
     }

@@ -76,6 +76,23 @@ struct CheckCommandTests {
         #expect(FileManager.default.fileExists(atPath: folder + "/marked.xlsx"))
     }
 
+    /// The README's report is what the checker prints for docs/examples/my-sheet.xlsx, line for line.
+    @Test func theReadmeShowsARealReport() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let command = "$ cd docs/examples && backprop check my-sheet.xlsx --annotate my-sheet-marked.xlsx --picture map.png\n"
+        let start = try #require(readme.range(of: command))
+        let shown = String(readme[start.upperBound...].prefix { $0 != "`" })
+        let folder = Backprop.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: root.appendingPathComponent("docs/examples/my-sheet.xlsx").path, toPath: folder + "/my-sheet.xlsx")
+        let result = try Backprop.run(["check", "my-sheet.xlsx", "--annotate", "my-sheet-marked.xlsx", "--picture", "map.png"], in: folder)
+        #expect(result.status == 1)
+        #expect(result.output == shown, "README:\n\(shown)\nprinted:\n\(result.output)")
+        let png = try Data(contentsOf: URL(fileURLWithPath: folder + "/map.png"))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+
     @Test func aFolderOfSubmissions() throws {
         let folder = try Self.sheetFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

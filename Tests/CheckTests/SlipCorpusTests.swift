@@ -81,6 +81,8 @@ struct SlipCorpusTests {
                 }
                 return f
             }, [(.staleWeights, "Y33")]),
+            make("wrong-cell", replacing([.h2]) { f, c, k in f.replacingOccurrences(of: "\(c(.w3, k))*", with: "\(c(.w2, k))*") },
+                 [(.wrongCell, "L33")]),
             make("a typo", replacing([.g5]) { f, c, k in
                 f.replacingOccurrences(of: "(\(c(.ao1, k))-\(c(.t1, k)))", with: "(\(c(.ao1, k))*\(c(.t1, k)))") },
                  [(.unrecognised, "AC33")]),
