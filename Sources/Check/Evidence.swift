@@ -46,7 +46,7 @@ struct FormulaEvidence {
                 guard case .number(let value) = check.values.value(sheet: table.sheet, reference.address) else { continue }
                 let P = learner[k - 1]
                 if agrees(found, P[q] - value * P[q.gradient!], scale: scale) {
-                    return (.relativeEta, "relative-eta", "multiplies the gradient by \(reference) (\(value)) where η (\(eta.map { "$" + CellAddress.columnName($0.column) + "$\($0.row + 1)" } ?? "the learning rate")) belongs: the reference to η has no $ on its row, so it moved when the formula was filled down")
+                    return (.relativeEta, "relative-eta", "multiplies the gradient by \(reference) (\(value)) where η (\(eta?.absoluteDescription ?? "the learning rate")) belongs: the reference to η has no $ on its row, so it moved when the formula was filled down")
                 }
             }
         }
@@ -66,7 +66,7 @@ extension CourseTable {
         let table = self
         func c(_ q: Quantity, _ row: Int? = nil) -> String { table.cell(q, iteration: row ?? k).description }
         func absolute(_ cell: CellAddress?, or value: Double) -> String {
-            cell.map { "$" + CellAddress.columnName($0.column) + "$\($0.row + 1)" } ?? "\(value)"
+            cell?.absoluteDescription ?? "\(value)"
         }
         let eta = absolute(table.learningRate.cell, or: table.learningRate.value)
         func bias(_ b: CourseTable.Bias) -> String { b.cell == nil && b.value == 0 ? "" : "+" + absolute(b.cell, or: b.value) }

@@ -77,7 +77,7 @@ public struct CheckReport: Sendable {
                 if let written = finding.formula { lines.append("      written:   \(written)") }
                 if let expected = finding.expectedFormula, finding.slip != .blankInput { lines.append("      should be: \(expected)") }
                 if let expected = finding.expected {
-                    lines.append("      \(dim)expected \(formatted(expected)), found \(finding.found.map(formatted) ?? "no number")\(reset)")
+                    lines.append("      \(dim)expected \(expected), found \(finding.found.map { "\($0)" } ?? "no number")\(reset)")
                 }
             }
             if let first = report.consequences.first {
@@ -157,9 +157,6 @@ public struct CheckReport: Sendable {
         struct NoteItem: Encodable { var kind: String, cells: [String], message: String }
     }
 }
-
-/// A number as a report shows it: full precision, the shortest text that reads back the same.
-func formatted(_ value: Double) -> String { "\(value)" }
 
 extension TableReport {
     /// The table as a picture of its cells, in the course's column order with the learner's column

@@ -56,6 +56,9 @@ public struct CellAddress: Hashable, Comparable, Sendable, CustomStringConvertib
     /// "A1"-style name: column letters, then the 1-based row.
     public var description: String { CellAddress.columnName(column) + String(row + 1) }
 
+    /// The name with both parts fixed, as a formula writes a cell it must not move: "$B$1".
+    public var absoluteDescription: String { "$" + CellAddress.columnName(column) + "$" + String(row + 1) }
+
     /// Reads "B7", "$AA$12" or "aa12"; nil for anything else or beyond the limits of a sheet.
     public init?(_ text: String) {
         var letters = 0, digits = 0, column = 0, row = 0, seenDigit = false

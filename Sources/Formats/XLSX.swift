@@ -56,15 +56,7 @@ public struct XLSXWorkbook {
     public static let highlightColor = "FFC7CE"
 
     /// "A", "B", …, "Z", "AA", … for a 0-based column.
-    public static func columnName(_ column: Int) -> String {
-        var n = column + 1, name = ""
-        while n > 0 {
-            let remainder = (n - 1) % 26
-            name = String(UnicodeScalar(UInt8(65 + remainder))) + name
-            n = (n - 1) / 26
-        }
-        return name
-    }
+    public static func columnName(_ column: Int) -> String { CellAddress.columnName(column) }
 
     /// "A1"-style reference for 0-based (column, row).
     public static func reference(column: Int, row: Int) -> String { columnName(column) + String(row + 1) }
