@@ -61,9 +61,25 @@ public struct Dataset: Sendable {
     }
 
     /// The first `n` examples (all if there are fewer).
-    public func prefix(_ n: Int) -> Dataset {
-        let n = max(0, min(n, count))
-        return Dataset(rows: rows, columns: columns, images: Array(images[0..<(n * imageSize)]), labels: Array(labels[0..<n]))
+    public func prefix(_ n: Int) -> Dataset { examples(0..<max(0, min(n, count))) }
+
+    /// The last `n` examples (all if there are fewer).
+    public func suffix(_ n: Int) -> Dataset { examples(max(0, count - n)..<count) }
+
+    func examples(_ range: Range<Int>) -> Dataset {
+        Dataset(rows: rows, columns: columns, images: Array(images[(range.lowerBound * imageSize)..<(range.upperBound * imageSize)]),
+                labels: Array(labels[range]))
+    }
+
+    /// How many of the last training images `--validation` holds out: recipes are chosen on them,
+    /// so that the test set only reports.
+    public static let validationCount = 5_000
+
+    /// The training images split for choosing a recipe: the first ones to train on, the last
+    /// `validationCount` to evaluate on (all but one image to train on, when there are fewer).
+    public func validationSplit() -> (train: Dataset, validation: Dataset) {
+        let held = min(Self.validationCount, count - 1)
+        return (prefix(count - held), suffix(held))
     }
 
     /// `path` if it exists, else `path.gz` if that exists, else nil.

@@ -37,17 +37,22 @@ public struct LineChart: Sendable {
     }
 }
 
-/// One or more charts side by side, drawn the same way as SVG text or as a PNG.
+/// One or more charts side by side (in rows of `columns` when given), drawn the same way as SVG
+/// text or as a PNG.
 public struct Figure: Sendable {
     public var panels: [LineChart]
     public var panelWidth: Double
-    public var height: Double
+    /// The height of one row of panels.
+    public var panelHeight: Double
+    public var columns: Int
 
-    public init(_ panels: [LineChart], panelWidth: Double = 560, height: Double = 380) {
-        self.panels = panels; self.panelWidth = panelWidth; self.height = height
+    public init(_ panels: [LineChart], panelWidth: Double = 560, height: Double = 380, columns: Int? = nil) {
+        self.panels = panels; self.panelWidth = panelWidth; self.panelHeight = height
+        self.columns = max(1, min(columns ?? panels.count, panels.count))
     }
 
-    public var width: Double { panelWidth * Double(panels.count) }
+    public var width: Double { panelWidth * Double(columns) }
+    public var height: Double { panelHeight * Double((panels.count + columns - 1) / columns) }
 
     public func svg() -> String {
         var drawing = SVGDrawing(width: width, height: height)
@@ -63,7 +68,8 @@ public struct Figure: Sendable {
 
     func draw<D: Drawing>(on drawing: inout D) {
         for (index, chart) in panels.enumerated() {
-            ChartLayout(chart: chart, left: Double(index) * panelWidth, width: panelWidth, height: height).draw(on: &drawing)
+            ChartLayout(chart: chart, left: Double(index % columns) * panelWidth, top: Double(index / columns) * panelHeight,
+                        width: panelWidth, height: panelHeight).draw(on: &drawing)
         }
     }
 }
@@ -79,14 +85,14 @@ protocol Drawing {
 
 struct ChartLayout {
     let chart: LineChart
-    let left: Double, width: Double, height: Double
+    let left: Double, top: Double, width: Double, height: Double
     let plotLeft: Double, plotRight: Double, plotTop: Double, plotBottom: Double
     let xTicks: [Double], yTicks: [Double]
     let xMin: Double, xMax: Double, yMin: Double, yMax: Double
 
-    init(chart: LineChart, left: Double, width: Double, height: Double) {
-        self.chart = chart; self.left = left; self.width = width; self.height = height
-        plotLeft = left + 72; plotRight = left + width - 20; plotTop = 44; plotBottom = height - 52
+    init(chart: LineChart, left: Double, top: Double, width: Double, height: Double) {
+        self.chart = chart; self.left = left; self.top = top; self.width = width; self.height = height
+        plotLeft = left + 72; plotRight = left + width - 20; plotTop = top + 44; plotBottom = top + height - 52
         let xs = chart.series.flatMap { $0.points.map(\.x) }
         var ys = chart.series.flatMap { $0.points.map(\.y) } + chart.referenceLines.map(\.y)
         if chart.logarithmicY { ys = ys.filter { $0 > 0 } }
@@ -117,7 +123,7 @@ struct ChartLayout {
 
     func draw<D: Drawing>(on d: inout D) {
         let axis = Color(hex: "#333333"), grid = Color(hex: "#e8e8e8")
-        d.text(chart.title, x: (plotLeft + plotRight) / 2, y: 26, anchor: .middle, bold: true, rotated: false, color: .black)
+        d.text(chart.title, x: (plotLeft + plotRight) / 2, y: top + 26, anchor: .middle, bold: true, rotated: false, color: .black)
         // Grid and ticks.
         for tick in xTicks where tick >= xMin - 1e-9 && tick <= xMax + 1e-9 {
             d.line((px(tick), plotTop), (px(tick), plotBottom), color: grid, width: 1, dashed: false)
@@ -133,7 +139,7 @@ struct ChartLayout {
         }
         d.line((plotLeft, plotBottom), (plotRight, plotBottom), color: axis, width: 1, dashed: false)
         d.line((plotLeft, plotTop), (plotLeft, plotBottom), color: axis, width: 1, dashed: false)
-        d.text(chart.xLabel, x: (plotLeft + plotRight) / 2, y: height - 14, anchor: .middle, bold: false, rotated: false, color: .black)
+        d.text(chart.xLabel, x: (plotLeft + plotRight) / 2, y: top + height - 14, anchor: .middle, bold: false, rotated: false, color: .black)
         d.text(chart.yLabel, x: left + 18, y: (plotTop + plotBottom) / 2, anchor: .middle, bold: false, rotated: true, color: .black)
         for reference in chart.referenceLines {
             let y = py(reference.y)

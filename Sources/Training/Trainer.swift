@@ -55,8 +55,8 @@ public struct EvaluationResult: Sendable {
     }
 
     /// The course's line: `Test set: Average loss: 0.0189, Accuracy: 9941/10000 (99.41%)`.
-    public var courseLine: String {
-        "Test set: Average loss: \(formatted(loss, 4)), Accuracy: \(correct)/\(count) (\(formatted(accuracy, 2))%)"
+    public func courseLine(setName: String = "Test set") -> String {
+        "\(setName): Average loss: \(formatted(loss, 4)), Accuracy: \(correct)/\(count) (\(formatted(accuracy, 2))%)"
     }
 }
 
@@ -69,6 +69,11 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var test_loss: Double
     public var test_acc: Double
     public var seconds: Double
+
+    public init(epoch: Int, lr: Double, train_loss: Double, train_acc: Double, test_loss: Double, test_acc: Double, seconds: Double) {
+        self.epoch = epoch; self.lr = lr; self.train_loss = train_loss; self.train_acc = train_acc
+        self.test_loss = test_loss; self.test_acc = test_acc; self.seconds = seconds
+    }
 }
 
 /// Live figures during an epoch, for a progress bar.

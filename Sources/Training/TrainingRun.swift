@@ -18,8 +18,13 @@ public struct RunConfiguration {
     public var outDirectory: String?
     /// Train on the first n training images only (for quick runs and tests).
     public var trainLimit: Int?
-    /// Evaluate on the first n test images only.
+    /// Evaluate on the first n test (or validation) images only.
     public var testLimit: Int?
+    /// Hold out the last `Dataset.validationCount` training images and evaluate on them after every
+    /// epoch instead of on the test set, which this run never reads: for choosing a recipe.
+    public var validation = false
+    /// What each epoch is evaluated on, in words: "test" or "validation".
+    public var evaluated: String { validation ? "validation" : "test" }
     /// Threads the layers and loaders spread their work over.
     public var threads: Int
     /// Whether MNIST may be fetched into `dataDirectory` when it is missing (not when the folder
@@ -114,6 +119,7 @@ public final class TrainingRun {
         guard (0...s.recipe.epochs).contains(state.epochsDone) else {
             throw RunFolderError("\(source): \(state.epochsDone) epochs done of \(s.recipe.epochs); expected 0 to \(s.recipe.epochs)")
         }
+        configuration.validation = s.evaluatesValidation
         configuration.fetchesMissingData = dataDirectory != nil
         configuration.resumeFrom = state
         return configuration
@@ -122,7 +128,8 @@ public final class TrainingRun {
     var settings: TrainingState.Settings {
         let c = configuration
         return TrainingState.Settings(model: c.model.name, recipe: c.recipe, seed: c.seed, dataset: c.dataset.rawValue,
-                                      dataDirectory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
+                                      dataDirectory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit,
+                                      validation: c.validation)
     }
 
     public func execute() throws -> RunResult {
@@ -132,7 +139,15 @@ public final class TrainingRun {
         let rows = model.inputShape[1], columns = model.inputShape[2]
         let dataFolder = try Dataset.locate(c.dataset, directory: c.dataDirectory, fetchesMissing: c.fetchesMissingData, log: say)
         var train = try Dataset.load(directory: dataFolder, split: .train, rows: rows, columns: columns)
-        var test = try Dataset.load(directory: dataFolder, split: .test, rows: rows, columns: columns)
+        // `test` is what every epoch is evaluated on: the test set, or with --validation the last
+        // training images, which are then not trained on (and the test set is not read at all).
+        var test: Dataset
+        if c.validation {
+            guard train.count >= 2 else { throw DataError("\(dataFolder): --validation needs at least 2 training images, found \(train.count)") }
+            (train, test) = train.validationSplit()
+        } else {
+            test = try Dataset.load(directory: dataFolder, split: .test, rows: rows, columns: columns)
+        }
         if let limit = c.trainLimit { train = train.prefix(limit) }
         if let limit = c.testLimit { test = test.prefix(limit) }
         let folder: RunFolder
@@ -157,7 +172,7 @@ public final class TrainingRun {
                                      normalization: normalization, threads: c.threads)
         let trainer = Trainer(model: model, recipe: c.recipe, stepsPerEpoch: trainLoader.batchCount, seed: c.seed,
                               threads: c.threads)
-        say("Training \(model.name) on \(train.count) \(c.dataset.rawValue) images, testing on \(test.count); seed \(c.seed); \(c.threads) threads")
+        say("Training \(model.name) on \(train.count) \(c.dataset.rawValue) images, \(c.validation ? "validating on the last" : "testing on") \(test.count); seed \(c.seed); \(c.threads) threads")
 
         let bar = ProgressBar()
         var metrics: [EpochMetrics] = []
@@ -207,7 +222,7 @@ public final class TrainingRun {
                                    test_acc: evaluation.accuracy, seconds: seconds)
             metrics.append(row)
             say("Epoch \(epoch)/\(c.recipe.epochs)  lr \(formatted(Double(trained.learningRate), 5))  train loss \(formatted(trained.loss, 4)) acc \(formatted(trained.accuracy, 2))%  (\(formatted(trainSeconds, 1)) s, \(grouped(Int(Double(train.count) / trainSeconds))) img/s)")
-            say(evaluation.courseLine + "  [\(formatted(seconds, 1)) s]")
+            say(evaluation.courseLine(setName: c.evaluated.capitalized + " set") + "  [\(formatted(seconds, 1)) s]")
             try folder.writeMetrics(metrics)
             try Checkpoint.save(model, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
             try writePictures(in: folder, metrics: metrics, evaluation: evaluation, test: test)
@@ -218,7 +233,7 @@ public final class TrainingRun {
             }
         }
         let result = RunResult(metrics: metrics)
-        say("Best test accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(folder.path)/")
+        say("Best \(c.evaluated) accuracy \(formatted(result.bestAccuracy, 2))% (epoch \(result.bestEpoch)), last \(formatted(result.lastAccuracy, 2))%. Files in \(folder.path)/")
         return result
     }
 
@@ -233,10 +248,12 @@ public final class TrainingRun {
     /// curves.svg/png (loss and accuracy by epoch) and misclassified.png/svg (the first 50 test
     /// images the model gets wrong, labelled true → predicted).
     func writePictures(in folder: RunFolder, metrics: [EpochMetrics], evaluation: EvaluationResult, test: Dataset) throws {
-        let figure = RunPictures.curves(metrics: metrics, model: configuration.model.name)
+        let figure = RunPictures.curves(metrics: metrics, model: configuration.model.name,
+                                        evaluated: configuration.evaluated)
         try AtomicFile.write(figure.svg(), to: folder.file("curves.svg"))
         try AtomicFile.write(figure.png(), to: folder.file("curves.png"))
-        let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames)
+        let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames,
+                                             evaluated: configuration.evaluated)
         try AtomicFile.write(grid.svg(), to: folder.file("misclassified.svg"))
         try AtomicFile.write(grid.png(), to: folder.file("misclassified.png"))
     }

@@ -19,12 +19,19 @@ public struct TrainingState {
         public var dataDirectory: String?
         public var trainLimit: Int?
         public var testLimit: Int?
+        /// True when the run evaluated on the validation split instead of the test set (absent,
+        /// not false, otherwise, so that states of runs without it keep their bytes).
+        public var validation: Bool?
 
         public init(model: String, recipe: Recipe, seed: UInt64, dataset: String, dataDirectory: String?,
-                    trainLimit: Int?, testLimit: Int?) {
+                    trainLimit: Int?, testLimit: Int?, validation: Bool = false) {
             self.model = model; self.recipe = recipe; self.seed = seed; self.dataset = dataset
             self.dataDirectory = dataDirectory; self.trainLimit = trainLimit; self.testLimit = testLimit
+            self.validation = validation ? true : nil
         }
+
+        /// Whether the run's accuracies are the validation split's (else the test set's).
+        public var evaluatesValidation: Bool { validation == true }
     }
 
     public static let fileName = "training-state.safetensors"

@@ -46,7 +46,7 @@ struct EvalCommand: ParsableCommand {
             ], metadata: ["model": model.name, "checkpoint": checkpoint]).write(to: saveOutputs)
         }
         print("\(model.name) from \(checkpoint) on \(test.count) \(dataset.rawValue) test images")
-        print(result.courseLine)
+        print(result.courseLine())
         let matrix = result.confusionMatrix()
         let names = dataset.classNames
         let width = max(6, names.map(\.count).max() ?? 1)

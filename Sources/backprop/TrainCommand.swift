@@ -46,8 +46,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Let --out name the folder of an earlier run, whose files are then replaced.") var force = false
     @Option(help: "Train on the first N training images only (1 to \(grouped(RunConfiguration.exampleLimits.upperBound))).")
     var trainLimit: Int?
-    @Option(help: "Test on the first N test images only (1 to \(grouped(RunConfiguration.exampleLimits.upperBound))).")
+    @Option(help: "Evaluate on the first N test (or with --validation, validation) images only (1 to \(grouped(RunConfiguration.exampleLimits.upperBound))).")
     var testLimit: Int?
+    @Flag(help: "Hold out the last \(grouped(Dataset.validationCount)) training images and evaluate on them after every epoch instead of on the test set (which is then not read): for choosing a recipe without looking at the test set.")
+    var validation = false
     @Option(help: threadsHelp) var threads: Int?
     @Option(help: "Continue the run saved in this folder after its last finished epoch, with its own settings (only --threads and --data may be given with it).")
     var resume: String?
@@ -61,6 +63,7 @@ struct TrainCommand: ParsableCommand {
             ("--step-size", stepSize != nil), ("--gamma", gamma != nil), ("--rotation", rotation != nil),
             ("--translate", translate != nil), ("--seed", seed != nil), ("--dataset", dataset != nil), ("--out", out != nil),
             ("--force", force), ("--train-limit", trainLimit != nil), ("--test-limit", testLimit != nil),
+            ("--validation", validation),
         ]
         return given.filter(\.1).map(\.0)
     }
@@ -110,6 +113,7 @@ struct TrainCommand: ParsableCommand {
                                              dataDirectory: data, outDirectory: out, trainLimit: trainLimit,
                                              testLimit: testLimit, threads: threads ?? Threads.available)
         configuration.replacesEarlierRun = force
+        configuration.validation = validation
         return configuration
     }
 

@@ -129,6 +129,6 @@ struct TrainerTests {
 
     @Test func courseLineFormat() {
         let result = EvaluationResult(loss: 0.018912, correct: 9941, count: 10000, predictions: [], labels: [])
-        #expect(result.courseLine == "Test set: Average loss: 0.0189, Accuracy: 9941/10000 (99.41%)")
+        #expect(result.courseLine() == "Test set: Average loss: 0.0189, Accuracy: 9941/10000 (99.41%)")
     }
 }
