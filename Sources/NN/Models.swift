@@ -48,7 +48,7 @@ public struct ModelDefinition: Sendable {
 /// the output size and the receptive field after it. `ConvBlock(i, o, dropout: d)` is the course's
 /// Conv 3×3 (no bias) → BatchNorm → ReLU → Dropout(d) block.
 public enum Models {
-    public static let all: [ModelDefinition] = [s6, s7, s5k, seedERAv2, seedERAv1]
+    public static let all: [ModelDefinition] = [s6, s7, s5k, s4k, seedERAv2, seedERAv1]
 
     public static func named(_ name: String) -> ModelDefinition? { all.first { $0.name == name } }
 
@@ -128,6 +128,37 @@ public enum Models {
                     ConvBlock(10, 12, dropout: d),                 // 8×8, RF 14
                     ConvBlock(12, 10, dropout: d),                 // 6×6, RF 18
                     ConvBlock(10, 10)),                            // 4×4, RF 22
+                "gap": GlobalAvgPool2d(),                          // 1×1, RF 28
+                "classifier": Conv2d(10, 10, kernelSize: 1, bias: false),
+                "log_softmax": LogSoftmax(),
+            ])
+        })
+
+    /// `s4k`: under 4,000 parameters: s5k without its last 3×3, so global average pooling reads
+    /// the 6×6 map; chosen on the validation split (docs/experiments.md).
+    public static let s4k = ModelDefinition(
+        name: "s4k",
+        summary: "3,968 parameters; s5k's plan without its last 3×3, pooled over 6×6",
+        // A warm-up of 20% of the steps instead of 30%: on the validation split its last-4 minimum
+        // was higher for each of seeds 1–3 (docs/experiments.md).
+        recipe: Recipe(epochs: 15, batchSize: 128, learningRate: 0.05, momentum: 0.9, nesterov: true,
+                       schedule: .oneCycle(maxLearningRate: 0.1, percentStart: 0.2, divFactor: 25, finalDivFactor: 1e4,
+                                           baseMomentum: 0.85, maxMomentum: 0.95),
+                       rotationDegrees: 7),
+        lastEpochs: 4,
+        build: {
+            let d: Float = 0.01
+            return Sequential([
+                "convblock1": Sequential(
+                    ConvBlock(1, 8, dropout: d),                   // 26×26, RF 3
+                    ConvBlock(8, 10, dropout: d)),                 // 24×24, RF 5
+                "transition1": Sequential(
+                    MaxPool2d(2),                                  // 12×12, RF 6
+                    ConvBlock(10, 8, kernelSize: 1)),              // 12×12, RF 6
+                "convblock2": Sequential(
+                    ConvBlock(8, 10, dropout: d),                  // 10×10, RF 10
+                    ConvBlock(10, 12, dropout: d),                 // 8×8, RF 14
+                    ConvBlock(12, 10)),                            // 6×6, RF 18
                 "gap": GlobalAvgPool2d(),                          // 1×1, RF 28
                 "classifier": Conv2d(10, 10, kernelSize: 1, bias: false),
                 "log_softmax": LogSoftmax(),

@@ -68,7 +68,7 @@ struct ModelFileCommandTests {
     }
 
     @Test(arguments: [
-        (["summary", "--model", "nope"], "--model: unknown model \"nope\"; expected one of s6, s7, s5k, seed-erav2, seed-erav1, or a model file"),
+        (["summary", "--model", "nope"], "--model: unknown model \"nope\"; expected one of s6, s7, s5k, s4k, seed-erav2, seed-erav1, or a model file"),
         (["summary", "--model", "/nonexistent/net.json"], "/nonexistent/net.json"),
         (["train", "--model", "/dev/zero"], "/dev/zero"),
         (["summary", "--model", "s6", "--rules", "s8"], "--rules"),

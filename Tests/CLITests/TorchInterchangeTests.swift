@@ -35,7 +35,7 @@ struct TorchInterchangeTests {
         return String(line[found.upperBound...].prefix { $0 != " " })
     }
 
-    static let models = ["s6", "s7", "s5k", "seed-erav2", "seed-erav1"]
+    static let models = ["s6", "s7", "s5k", "s4k", "seed-erav2", "seed-erav1"]
 
     @Test func everyShippedModelIsCovered() throws {
         let list = try Backprop.run(["summary", "--list"])
