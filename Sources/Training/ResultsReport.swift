@@ -58,7 +58,8 @@ public struct ResultsReport {
 
     /// What one group of runs of a model (its tuned or its held-out seeds) reached.
     public struct SeedGroup {
-        public let model: String
+        /// The network the runs trained (nil when neither a shipped model nor a readable model file).
+        public let definition: ModelDefinition?
         public let heldOut: Bool
         public let runs: [Run]
         /// The k of "each of the last k epochs".
@@ -81,7 +82,7 @@ public struct ResultsReport {
         let tuned = Set(definition?.tunedSeeds ?? [1, 2, 3])
         return [false, true].compactMap { heldOut in
             let members = group.filter { tuned.contains($0.settings.seed) != heldOut }
-            return members.isEmpty ? nil : SeedGroup(model: model, heldOut: heldOut, runs: members, lastEpochs: k)
+            return members.isEmpty ? nil : SeedGroup(definition: definition, heldOut: heldOut, runs: members, lastEpochs: k)
         }
     }
 
@@ -106,9 +107,10 @@ public struct ResultsReport {
                      + (fashion ? "" : " published |") + " command |",
                      "|---|---|---|---|---|---|---|---|---|" + (fashion ? "" : "---|---|") + "---|"]
         for model in models {
-            let definition = self.definition(of: runs.filter { Self.label($0) == model })
+            let groups = seedGroups(of: model, lastEpochs: lastEpochs)
+            let definition = groups.first?.definition
             let summary = definition.map { ModelSummary(model: $0.makeModel()) }
-            for group in seedGroups(of: model, lastEpochs: lastEpochs) {
+            for group in groups {
                 let seconds = group.runs.flatMap { $0.metrics.map(\.seconds) }.sorted()
                 var cells: [String] = [model]
                 cells.append(summary.map { grouped($0.totalParameters) } ?? "?")
