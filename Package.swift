@@ -21,11 +21,13 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Studio", targets: ["Studio"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): deflate for PNG and xlsx, inflate for gzip.
@@ -51,8 +53,15 @@ let package = Package(
         .target(name: "Formats", dependencies: ["SystemZlib", "ZIPFoundation"], swiftSettings: fast),
         // SVG and PNG pictures: line charts, digit grids, the canvas and font they are drawn with.
         .target(name: "Pictures", dependencies: ["Formats"]),
+        // `backprop serve`: the web page (HTML, CSS, JavaScript in Page/, compiled in) and its JSON API
+        // (openapi.json) over the engine, on Hummingbird.
+        .target(name: "Studio", dependencies: [
+            "Sheet", "Check", "NN", "Data", "Formats", "Training",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], resources: [.embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/studio.js"),
+                       .embedInCode("openapi.json")]),
         .executableTarget(name: "backprop", dependencies: [
-            "Sheet", "Check", "NN", "Data", "Formats", "Pictures", "Kernels", "Training",
+            "Sheet", "Check", "NN", "Data", "Formats", "Pictures", "Kernels", "Training", "Studio",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         // `backprop import`'s tracer, run by a Python with PyTorch; scripts/torch_twin.py imports it too.
@@ -65,6 +74,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Data", "Formats"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Formats", "ZIPFoundation"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Pictures", "ZIPFoundation"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Sheet", "Formats", "Training", "NN", "Data",
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "CLITests", dependencies: ["Formats", "Data", "ZIPFoundation"]),
     ],
     swiftLanguageModes: [.v5]

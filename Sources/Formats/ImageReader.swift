@@ -29,6 +29,15 @@ public enum ImageReader {
     public static func read(path: String) throws -> GrayImage {
         let bytes: [UInt8]
         do { bytes = try BoundedFile.read(path, limit: maximumBytes) } catch { throw ImageError("\(error)") }
+        return try decode(bytes, source: path)
+    }
+
+    /// Decodes a PNG or PGM file's bytes (at most `maximumBytes`), telling them apart by their
+    /// first bytes; `source` names them in errors.
+    public static func decode(_ bytes: [UInt8], source path: String) throws -> GrayImage {
+        guard bytes.count <= maximumBytes else {
+            throw ImageError("\(path): \(bytes.count) bytes is more than an image we read (\(maximumBytes >> 20) MiB)")
+        }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, source: path) }
         if bytes.count >= 2 && bytes[0] == 0x50 && (bytes[1] == 0x32 || bytes[1] == 0x35) { return try decodePGM(bytes, source: path) }
         let start = bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")

@@ -65,20 +65,9 @@ struct EvalCommand: ParsableCommand {
     }
 }
 
-/// Builds the model a checkpoint was saved from and loads its weights; one-line errors otherwise.
-/// The model is `name` when given, else the one the checkpoint names, from the model.json of its
-/// run folder or the shipped models.
+/// The model a checkpoint was saved from, with its weights (`DigitClassifier.load`); the model is
+/// `name` when given, else the one the checkpoint names.
 func loadModel(checkpoint: String, name: String?) throws -> Model {
-    let file = try SafetensorsFile.read(path: checkpoint)
-    let definition: ModelDefinition
-    if let name {
-        definition = try modelDefinition(named: name, source: "--model")
-    } else if let modelName = file.metadata["model"] {
-        definition = try RunFolder(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path).model(named: modelName)
-    } else {
-        throw ValidationError("\(checkpoint): the checkpoint does not name its model; pass --model")
-    }
-    let model = definition.makeModel()
-    try Checkpoint.load(model, from: file, source: checkpoint)
-    return model
+    let definition = try name.map { try modelDefinition(named: $0, source: "--model") }
+    return try DigitClassifier.load(checkpoint: checkpoint, definition: definition, missingModelHint: "pass --model").model
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Data
 import Foundation
 import Formats
+import Kernels
 import NN
 import Training
 
@@ -34,13 +35,10 @@ struct PredictCommand: ParsableCommand {
                                      to: saveInputs + "/\(name)-28x28.png")
             }
         }
-        // The digits as a data set (their classes unknown: 0), evaluated batch by batch as the test set is.
-        let digitSet = Dataset(rows: 28, columns: 28, images: digits.flatMap { $0 }, labels: Array(repeating: 0, count: digits.count))
-        let loader = BatchLoader(dataset: digitSet, batchSize: 128, shuffles: false, normalization: dataset.normalization)
-        let output = Trainer.evaluate(model: model, on: loader, keepOutputs: true).outputs
+        let probabilities = DigitClassifier(model: model, dataset: dataset, source: checkpoint)
+            .probabilities(of: digits, threads: Threads.available)
         for (index, path) in images.enumerated() {
-            let probabilities = (0..<10).map { exp(Double(output[index * 10 + $0])) }
-            let ranked = probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
+            let ranked = probabilities[index].enumerated().sorted { $0.element > $1.element }.prefix(top)
             let text = ranked.map { "\(dataset.classNames[$0.offset]) \(formatted(100 * $0.element, 1))%" }.joined(separator: ", ")
             print("\(path): \(text)")
         }
