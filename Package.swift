@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): deflate for PNG and xlsx, inflate for gzip.
@@ -56,8 +57,9 @@ let package = Package(
         // `backprop serve`: the web page (HTML, CSS, JavaScript in Page/, compiled in) and its JSON API
         // (openapi.json) over the engine, on Hummingbird.
         .target(name: "Studio", dependencies: [
-            "Sheet", "Check", "NN", "Data", "Formats", "Training",
+            "Sheet", "Check", "NN", "Data", "Formats", "Kernels", "Training",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/studio.js"),
                        .embedInCode("openapi.json")]),
         .executableTarget(name: "backprop", dependencies: [

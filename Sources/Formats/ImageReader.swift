@@ -33,26 +33,27 @@ public enum ImageReader {
     }
 
     /// Decodes a PNG or PGM file's bytes (at most `maximumBytes`), telling them apart by their
-    /// first bytes; `source` names them in errors.
-    public static func decode(_ bytes: [UInt8], source path: String) throws -> GrayImage {
+    /// first bytes; `source` names them in errors. An image of more than `pixelLimit` pixels is
+    /// refused from its header, before anything is allocated for it.
+    public static func decode(_ bytes: [UInt8], source path: String, pixelLimit: Int = maximumPixels) throws -> GrayImage {
         guard bytes.count <= maximumBytes else {
             throw ImageError("\(path): \(bytes.count) bytes is more than an image we read (\(maximumBytes >> 20) MiB)")
         }
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, source: path) }
-        if bytes.count >= 2 && bytes[0] == 0x50 && (bytes[1] == 0x32 || bytes[1] == 0x35) { return try decodePGM(bytes, source: path) }
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, source: path, pixelLimit: pixelLimit) }
+        if bytes.count >= 2 && bytes[0] == 0x50 && (bytes[1] == 0x32 || bytes[1] == 0x35) { return try decodePGM(bytes, source: path, pixelLimit: pixelLimit) }
         let start = bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")
         throw ImageError("\(path): not a PNG or PGM image (starts with \(start.isEmpty ? "nothing" : start))")
     }
 
-    static func checkSize(_ width: Int, _ height: Int, _ source: String) throws {
-        guard width > 0, height > 0, width <= maximumSide, height <= maximumSide, width * height <= maximumPixels else {
-            throw ImageError("\(source): \(width)×\(height) pixels is outside what we read (1 to \(maximumSide) per side, \(maximumPixels) in all)")
+    static func checkSize(_ width: Int, _ height: Int, _ source: String, pixelLimit: Int) throws {
+        guard width > 0, height > 0, width <= maximumSide, height <= maximumSide, width * height <= pixelLimit else {
+            throw ImageError("\(source): \(width)×\(height) pixels is outside what we read (1 to \(maximumSide) per side, \(pixelLimit) in all)")
         }
     }
 
     // MARK: PGM
 
-    public static func decodePGM(_ bytes: [UInt8], source: String) throws -> GrayImage {
+    public static func decodePGM(_ bytes: [UInt8], source: String, pixelLimit: Int = maximumPixels) throws -> GrayImage {
         guard bytes.count >= 2, bytes[0] == 0x50, bytes[1] == 0x32 || bytes[1] == 0x35 else {
             throw ImageError("\(source): not a PGM image (expected P2 or P5 at the start)")
         }
@@ -74,7 +75,7 @@ public enum ImageReader {
         }
         let binary = bytes[1] == 0x35
         let width = try token(), height = try token(), maxValue = try token()
-        try checkSize(width, height, source)
+        try checkSize(width, height, source, pixelLimit: pixelLimit)
         guard (1...65535).contains(maxValue) else { throw ImageError("\(source): PGM maxval \(maxValue), expected 1 to 65535") }
         var pixels = [Float](repeating: 0, count: width * height)
         if binary {
@@ -95,7 +96,7 @@ public enum ImageReader {
 
     // MARK: PNG
 
-    public static func decodePNG(_ bytes: [UInt8], source: String) throws -> GrayImage {
+    public static func decodePNG(_ bytes: [UInt8], source: String, pixelLimit: Int = maximumPixels) throws -> GrayImage {
         guard bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
             throw ImageError("\(source): not a PNG image (no PNG signature)")
         }
@@ -134,7 +135,7 @@ public enum ImageReader {
         }
         guard sawHeader else { throw fail("no IHDR chunk") }
         guard sawEnd else { throw fail("the file ends before IEND") }
-        try checkSize(width, height, source)
+        try checkSize(width, height, source, pixelLimit: pixelLimit)
         let channels: Int
         switch colorType {
         case 0: channels = 1

@@ -19,6 +19,29 @@ struct DigitAPI: Sendable {
         var probabilities: [Double]
         /// The 28×28 grey levels (0 black … 255 white, row by row) the network was given.
         var input: [UInt8]
+        /// With `?details=1`: every layer's output for this digit, and ∂ log p(digit)/∂ pixel.
+        var layers: [Layer]?
+        var input_gradient: [Float]?
+    }
+
+    /// One layer's feature maps, scaled to bytes between the layer's smallest and largest value.
+    struct Layer: Encodable {
+        var name: String
+        var channels, height, width: Int
+        var min, max: Float
+        /// channels × height × width bytes, base64: 0 is `min`, 255 is `max`.
+        var maps: String
+
+        init(_ map: DigitClassifier.Look.FeatureMap) {
+            name = map.layer; channels = map.channels; height = map.height; width = map.width
+            min = map.values.min() ?? 0
+            max = map.values.max() ?? 0
+            let low = min, span = Swift.max(max - min, 1e-12)
+            maps = Data(map.values.map { value -> UInt8 in
+                let scaled = 255 * (value - low) / span
+                return scaled.isFinite ? UInt8(Swift.min(Swift.max(scaled, 0), 255).rounded()) : 0
+            }).base64EncodedString()
+        }
     }
 
     struct Checkpoint: Encodable {
@@ -55,37 +78,59 @@ struct DigitAPI: Sendable {
                 throw HTTPError(.notFound, message: "run \(quoted(id)): no model.safetensors in it yet")
             }
             let digit: [UInt8]
-            do { digit = try DigitPreprocessing.mnistLike(try ImageReader.decode(bytes, source: "the body"), source: "the body") }
+            do {
+                let image = try ImageReader.decode(bytes, source: "the body", pixelLimit: Studio.imagePixelLimit)
+                digit = try DigitPreprocessing.mnistLike(image, source: "the body")
+            }
             catch { throw HTTPError(.badRequest, message: "\(error)") }
-            return try classifiers.with(run) { classifier in
+            let details = query(request, "details").map { ["1", "true", "yes"].contains($0) } ?? false
+            return try await classifiers.with(run) { classifier in
                 let probabilities = classifier.probabilities(of: [digit])[0]
+                guard probabilities.allSatisfy(\.isFinite) else {
+                    throw HTTPError(.unprocessableContent, message: "run \(quoted(id)): the network's output is not a number (its weights overflow); expected a trained checkpoint")
+                }
                 let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
-                return try jsonResponse(encoding: Prediction(checkpoint: id, model: classifier.model.name, digit: best,
-                                                             probabilities: probabilities, input: digit))
+                var prediction = Prediction(checkpoint: id, model: classifier.model.name, digit: best,
+                                            probabilities: probabilities, input: digit)
+                if details {
+                    let look = classifier.look(at: digit)
+                    prediction.layers = look.featureMaps.map(Layer.init)
+                    prediction.input_gradient = look.inputGradient.map { $0.isFinite ? $0 : 0 }
+                }
+                return try jsonResponse(encoding: prediction)
             }
         }
     }
 }
 
 /// The models loaded from checkpoints, kept while their files do not change (a run still
-/// training rewrites its checkpoint every epoch: the next request loads the new one). One
-/// request at a time uses them: a model keeps its activations in its own buffers.
+/// training rewrites its checkpoint every epoch: the next request loads the new one). They are
+/// used one request at a time (a model keeps its activations in its own buffers), on a queue of
+/// their own, so that waiting requests hold none of the server's threads.
 final class ClassifierCache: @unchecked Sendable {
-    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "backprop-classifiers")
+    /// Only touched on `queue`.
     private var loaded: [String: (modified: Date, classifier: DigitClassifier)] = [:]
     static let capacity = 8
 
-    func with<Result>(_ run: RunFolder, _ body: (DigitClassifier) throws -> Result) throws -> Result {
-        lock.lock()
-        defer { lock.unlock() }
+    func with<Result: Sendable>(_ run: RunFolder, _ body: @escaping (DigitClassifier) throws -> Result) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Swift.Result { try body(try self.classifier(for: run)) })
+            }
+        }
+    }
+
+    /// On `queue`: the run's classifier, loaded anew when its checkpoint changed.
+    private func classifier(for run: RunFolder) throws -> DigitClassifier {
         let path = run.checkpointPath
         let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
-        if let kept = loaded[path], kept.modified == modified { return try body(kept.classifier) }
+        if let kept = loaded[path], kept.modified == modified { return kept.classifier }
         let classifier: DigitClassifier
         do { classifier = try DigitClassifier.load(checkpoint: path) }
         catch { throw HTTPError(.unprocessableContent, message: "\(error)") }
         if loaded.count >= Self.capacity { loaded.removeAll() }
         loaded[path] = (modified, classifier)
-        return try body(classifier)
+        return classifier
     }
 }

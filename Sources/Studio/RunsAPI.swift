@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Hummingbird
+import NN
 import Training
 
 /// The runs page's data: every run in the runs folder with its per-epoch figures, whether it was
@@ -20,7 +21,23 @@ struct RunsAPI: Sendable {
         var metrics: [EpochMetrics]
     }
 
+    /// A shipped model, for the page's "train" form.
+    struct Model: Encodable {
+        var name: String
+        var summary: String
+        var parameters: Int
+        var epochs: Int
+        var batch_size: Int
+    }
+
     func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/api/models") { _, _ -> Response in
+            try jsonResponse(encoding: ["models": Models.all.map { definition in
+                Model(name: definition.name, summary: definition.summary,
+                      parameters: ModelSummary(model: definition.makeModel()).totalParameters,
+                      epochs: definition.recipe.epochs, batch_size: definition.recipe.batchSize)
+            }])
+        }
         router.get("/api/runs") { _, _ -> Response in
             let listed = runs.entries().map { entry in
                 let command = (try? BoundedFile.read(entry.folder.file("command.txt"), limit: 4_096))

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Hummingbird
 import Logging
@@ -12,6 +13,8 @@ import Logging
 ///     POST /api/workbook          the .xlsx           POST /api/check     a learner's workbook checked
 ///     POST /api/check/picture     its cell map (SVG)  GET  /api/runs      run folders and their curves
 ///     POST /api/predict?checkpoint=RUN                a drawn digit classified
+///     GET  /api/models            the shipped models  POST /api/runs      start training (one at a time)
+///     GET  /api/runs/{id}/events  a run as it trains  POST /api/runs/{id}/stop, /resume
 ///
 /// Bad input of any kind is a 4xx with `{"error": {"message": "one line"}}`, never a 5xx.
 public struct StudioSettings: Sendable {
@@ -19,9 +22,17 @@ public struct StudioSettings: Sendable {
     public var runsFolder: String
     /// The checkpoint the digit page starts with (a run id inside `runsFolder`); nil: the newest s6 run.
     public var defaultCheckpoint: String?
+    /// The folder of MNIST's IDX files for runs started from the page (nil: data/mnist, fetched if missing).
+    public var dataDirectory: String?
 
-    public init(runsFolder: String = "runs", defaultCheckpoint: String? = nil) {
-        self.runsFolder = runsFolder; self.defaultCheckpoint = defaultCheckpoint
+    /// Served on this machine only (`--host` 127.0.0.1, localhost or ::1): requests must then name
+    /// it as their Host, which keeps out web pages that rebind a name of theirs to 127.0.0.1.
+    public var loopbackOnly: Bool
+
+    public init(runsFolder: String = "runs", defaultCheckpoint: String? = nil, dataDirectory: String? = nil,
+                loopbackOnly: Bool = true) {
+        self.runsFolder = runsFolder; self.defaultCheckpoint = defaultCheckpoint; self.dataDirectory = dataDirectory
+        self.loopbackOnly = loopbackOnly
     }
 }
 
@@ -30,16 +41,21 @@ public enum Studio {
     public static let jsonBodyLimit = 64 << 10
     public static let imageBodyLimit = 8 << 20
     public static let workbookBodyLimit = 16 << 20
+    /// The most pixels of an image to classify (a 2,048×2,048 photo): its decoding and centring
+    /// take about 40 bytes a pixel, so a few requests at once stay far below the machine's memory.
+    public static let imagePixelLimit = 1 << 22
 
     /// Every route, over the engine; tests call it without a socket (HummingbirdTesting's `.router`).
     public static func router(settings: StudioSettings) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: OneLineErrors())
+        router.add(middleware: OwnPageOnly(loopbackOnly: settings.loopbackOnly))
         Page.addRoutes(to: router)
         Part1API.addRoutes(to: router)
         let runs = RunCatalog(root: settings.runsFolder)
         DigitAPI(runs: runs, defaultCheckpoint: settings.defaultCheckpoint).addRoutes(to: router)
         RunsAPI(runs: runs).addRoutes(to: router)
+        TrainingAPI(runs: runs, desk: TrainingDesk(dataDirectory: settings.dataDirectory)).addRoutes(to: router)
         return router
     }
 
@@ -65,6 +81,9 @@ struct OneLineErrors<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             var error = error
+            if error.status == .notFound && error.body == nil {
+                error.body = "no \(request.method) \(request.uri.path) here; the API is described at /openapi.json"
+            }
             error.body = error.body.map(oneLine)
             throw error
         } catch let error as HTTPResponseError {
@@ -73,6 +92,50 @@ struct OneLineErrors<Context: RequestContext>: RouterMiddleware {
         } catch {
             throw HTTPError(.badRequest, message: oneLine("\(error)"))
         }
+    }
+}
+
+/// Only this server's own page may use the API: a request a browser sends from another site (its
+/// `Origin` is not this server) is refused, so a web page elsewhere cannot start training or read
+/// the runs; and on loopback the `Host` must be a loopback name, which keeps out pages that rebind
+/// a name of theirs to 127.0.0.1. Requests from programs (curl, scripts), which send no `Origin`, pass.
+struct OwnPageOnly<Context: RequestContext>: RouterMiddleware {
+    let loopbackOnly: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // HTTP/1's Host header arrives as the request's authority.
+        if let refusal = RequestOrigin.refusal(host: request.head.authority, origin: request.headers[.origin],
+                                               loopbackOnly: loopbackOnly) {
+            throw HTTPError(.forbidden, message: refusal)
+        }
+        return try await next(request, context)
+    }
+}
+
+public enum RequestOrigin {
+    static let loopbackNames: Set<String> = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+    /// Why a request naming `host` and sent from a page at `origin` is refused, or nil.
+    public static func refusal(host: String?, origin: String?, loopbackOnly: Bool) -> String? {
+        if loopbackOnly, let host, !loopbackNames.contains(hostName(host).lowercased()) {
+            return "Host \(quoted(host)): this server answers requests to 127.0.0.1 or localhost only"
+        }
+        if let origin, origin != "null", let host, authority(origin) != host.lowercased() {
+            return "a request from \(quoted(origin)): this API answers its own page only"
+        }
+        return nil
+    }
+
+    /// "127.0.0.1:8080" → "127.0.0.1", "[::1]:8080" → "[::1]".
+    static func hostName(_ host: String) -> String {
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") { return String(host[...end]) }
+        return String(host.split(separator: ":", maxSplits: 1).first ?? "")
+    }
+
+    /// "http://127.0.0.1:8080" → "127.0.0.1:8080".
+    static func authority(_ origin: String) -> String {
+        let afterScheme = origin.range(of: "://").map { origin[$0.upperBound...] } ?? origin[...]
+        return afterScheme.split(separator: "/", maxSplits: 1).first.map { String($0).lowercased() } ?? ""
     }
 }
 

@@ -48,4 +48,59 @@ public final class DigitClassifier {
         let classes = output.count / digits.count
         return (0..<digits.count).map { index in (0..<classes).map { exp(Double(output[index * classes + $0])) } }
     }
+
+    /// What the network made of one digit, layer by layer.
+    public struct Look {
+        /// The output of one layer for this digit: `channels` maps of `height`×`width`, row by row.
+        public struct FeatureMap {
+            public var layer: String
+            public var channels: Int, height: Int, width: Int
+            public var values: [Float]
+        }
+        public var probabilities: [Double]
+        /// The class with the largest probability.
+        public var top: Int
+        /// Every layer's output that is still an image (more than one pixel), in order.
+        public var featureMaps: [FeatureMap]
+        /// ∂ log p(top) / ∂ pixel, for each of the 28×28 input pixels (pixel values 0…1): which
+        /// pixels pushed the answer up (positive) or down — backpropagation to the image.
+        public var inputGradient: [Float]
+    }
+
+    /// One digit through the network a layer at a time, keeping each layer's output, then the
+    /// top class's log-probability back-propagated to the input pixels (evaluation mode: BatchNorm's
+    /// running statistics, no dropout; the parameter gradients it adds to are never used here).
+    public func look(at digit: [UInt8]) -> Look {
+        look(atPixels: digit.map { Float($0) / 255 })
+    }
+
+    /// The same for grey levels 0…1 (what the gradient is taken with respect to).
+    public func look(atPixels pixels: [Float]) -> Look {
+        let normalization = dataset.normalization
+        let input = Tensor(shape: [1] + model.inputShape)
+        input.fill(0)
+        for (index, pixel) in pixels.enumerated() where index < input.count {
+            input[index] = (pixel - normalization.mean) / normalization.std
+        }
+        let context = Context(training: false, needsBackward: true, threads: 1)
+        var output = input
+        var maps: [Look.FeatureMap] = []
+        for step in model.network.steps {
+            output = step.layer.forward(output, context: context)
+            if output.shape.count == 4, output.shape[2] * output.shape[3] > 1 {
+                maps.append(Look.FeatureMap(layer: step.name, channels: output.shape[1], height: output.shape[2],
+                                            width: output.shape[3], values: output.values))
+            }
+        }
+        let probabilities = output.values.map { exp(Double($0)) }
+        let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+        // The output is log-softmax: ∂ log p(top) / ∂ output is 1 at `top`, 0 elsewhere.
+        let seed = Tensor(shape: output.shape)
+        seed.fill(0)
+        seed[top] = 1
+        let gradient = model.network.backward(seed, context: context, needsInputGradient: true)
+        // ∂/∂pixel = ∂/∂(normalised input) · 1/std.
+        let inputGradient = gradient.map { g in g.values.map { $0 / normalization.std } } ?? [Float](repeating: 0, count: input.count)
+        return Look(probabilities: probabilities, top: top, featureMaps: maps, inputGradient: inputGradient)
+    }
 }

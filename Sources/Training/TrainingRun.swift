@@ -87,6 +87,8 @@ public final class TrainingRun {
     private let stopRequested = Atomic<Bool>(false)
     /// Hears after every training batch (on the training thread), after the progress bar.
     public var onBatch: ((BatchProgress) -> Void)?
+    /// Hears after every epoch, once its files are written (on the training thread).
+    public var onEpoch: ((EpochMetrics, RunFolder) -> Void)?
 
     public init(_ configuration: RunConfiguration, say: @escaping (String) -> Void = { print($0) }) {
         self.configuration = configuration
@@ -227,6 +229,7 @@ public final class TrainingRun {
             try Checkpoint.save(model, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
             try writePictures(in: folder, metrics: metrics, evaluation: evaluation, test: test)
             try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader).write(to: folder.statePath)
+            onEpoch?(row, folder)
             // A stop asked for while evaluating or writing takes effect here, with this epoch saved.
             if stopRequested.load(ordering: .relaxed) && epoch < c.recipe.epochs {
                 throw stopped(StoppedError(epoch: epoch, batch: trainLoader.batchCount))
@@ -238,7 +241,7 @@ public final class TrainingRun {
     }
 
     /// The local date and time as yyyyMMdd-HHmmss, for run folder names.
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.locale = Locale(identifier: "en_US_POSIX")

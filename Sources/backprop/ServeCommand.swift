@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The port (0: any free port, printed at start).") var port = 8080
     @Option(help: "The folder of training runs the page lists and classifies with.") var runs = "runs"
     @Option(help: "The run the digit page starts with, a folder inside --runs (default: the newest s6 run).") var checkpoint: String?
+    @Option(help: "Folder of MNIST's IDX files for runs started from the page (default data/mnist, fetched if missing).") var data: String?
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port: expected 0 to 65535, got \(port)") }
@@ -24,10 +25,12 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        if !["127.0.0.1", "localhost", "::1"].contains(host) {
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
+        if !loopback {
             FileHandle.standardError.write(Data("backprop: warning: listening on \(host): anyone who can reach it can use the studio (there is no login)\n".utf8))
         }
-        let settings = StudioSettings(runsFolder: runs, defaultCheckpoint: checkpoint)
+        let settings = StudioSettings(runsFolder: runs, defaultCheckpoint: checkpoint, dataDirectory: data,
+                                      loopbackOnly: loopback)
         let host = host
         let application = Studio.application(settings: settings, host: host, port: port) { port in
             let shown = host.contains(":") ? "[\(host)]" : host

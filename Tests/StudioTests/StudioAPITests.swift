@@ -180,10 +180,34 @@ struct StudioAPITests {
     }
 
     struct Prediction: Decodable {
+        struct Layer: Decodable { var name: String; var channels, height, width: Int; var maps: String }
         var checkpoint, model: String
         var digit: Int
         var probabilities: [Double]
         var input: [UInt8]
+        var layers: [Layer]?
+        var input_gradient: [Float]?
+    }
+
+    @Test func withDetailsThePredictionShowsInsideTheNetwork() async throws {
+        let runs = try Self.runsFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        var pixels = [UInt8](repeating: 255, count: 40 * 40)   // dark ink on white paper
+        for y in 5..<35 { for x in 18..<22 { pixels[y * 40 + x] = 0 } }
+        let png = PNGEncoder.encode(width: 40, height: 40, colorType: .gray, pixels: pixels)
+        let (plain, detailed) = try await Self.withStudio(runs: runs) { client in
+            (try Self.decode(Prediction.self, try await Self.post(client, "/api/predict?checkpoint=tests/s6-1", bytes: png)),
+             try Self.decode(Prediction.self, try await Self.post(client, "/api/predict?checkpoint=tests/s6-1&details=1", bytes: png)))
+        }
+        #expect(plain.layers == nil && plain.input_gradient == nil)
+        #expect(detailed.probabilities == plain.probabilities)
+        let look = try DigitClassifier.load(checkpoint: runs + "/tests/s6-1/model.safetensors").look(at: detailed.input)
+        #expect(detailed.input_gradient == look.inputGradient)
+        let layers = try #require(detailed.layers)
+        #expect(layers.map(\.name) == look.featureMaps.map(\.layer))
+        for layer in layers {
+            #expect(Data(base64Encoded: layer.maps)?.count == layer.channels * layer.height * layer.width)
+        }
     }
 
     @Test func runsAreListedWithTheirEpochs() async throws {

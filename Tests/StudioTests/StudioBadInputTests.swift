@@ -55,6 +55,7 @@ struct StudioBadInputTests {
         Case("/api/predict?checkpoint=tests/s6-1", "", .badRequest, "not a PNG or PGM image (starts with nothing)"),
         Case("/api/predict?checkpoint=tests/s6-1", "P5\n99999 99999\n255\n", .badRequest, "99999×99999 pixels is outside what we read"),
         Case("/api/predict?checkpoint=tests/s6-1", "P5\n2 2\n255\n\0\0\0\0", .badRequest, "no digit found"),
+        Case("/api/predict?checkpoint=tests/s6-1", "P5\n2100 2100\n255\n", .badRequest, "2100×2100 pixels is outside what we read (1 to 16384 per side, 4194304 in all)"),
         Case("/api/predict?checkpoint=../../etc", "P2 1 1 255 0", .badRequest, "not a run name"),
         Case("/api/predict?checkpoint=/etc", "P2 1 1 255 0", .badRequest, "not a run name"),
         Case("/api/predict?checkpoint=tests/..", "P2 1 1 255 0", .badRequest, "not a run name"),
@@ -81,11 +82,35 @@ struct StudioBadInputTests {
         #expect(message.contains(bad.says), "\(message)")
     }
 
-    @Test func unknownPathsAreNotFound() async throws {
-        let status = try await API.withStudio { client in
-            try await client.execute(uri: "/api/nothing", method: .get).status
+    @Test func anotherSitesPageIsRefused() async throws {
+        // The router's tests name the host "localhost".
+        let (fromElsewhere, own) = try await API.withStudio { client in
+            let start = ByteBuffer(string: #"{"model": "nope"}"#)
+            let elsewhere = try await client.execute(uri: "/api/runs", method: .post, headers: [.origin: "https://example.com"], body: start)
+            let own = try await client.execute(uri: "/api/runs", method: .get, headers: [.origin: "http://localhost"])
+            return ((elsewhere.status, try API.message(elsewhere)), own.status)
         }
-        #expect(status == .notFound)
+        #expect(fromElsewhere.0 == .forbidden && fromElsewhere.1 == "a request from \"https://example.com\": this API answers its own page only")
+        #expect(own == .ok)
+    }
+
+    @Test func onLoopbackOnlyLoopbackHostNamesAreAnswered() {
+        #expect(RequestOrigin.refusal(host: "127.0.0.1:8080", origin: nil, loopbackOnly: true) == nil)
+        #expect(RequestOrigin.refusal(host: "[::1]:8080", origin: "http://[::1]:8080", loopbackOnly: true) == nil)
+        #expect(RequestOrigin.refusal(host: "LOCALHOST:80", origin: nil, loopbackOnly: true) == nil)
+        #expect(RequestOrigin.refusal(host: "attacker.example:8080", origin: nil, loopbackOnly: true)
+                == "Host \"attacker.example:8080\": this server answers requests to 127.0.0.1 or localhost only")
+        #expect(RequestOrigin.refusal(host: "attacker.example:8080", origin: nil, loopbackOnly: false) == nil)
+        #expect(RequestOrigin.refusal(host: "192.168.1.5:8080", origin: "http://192.168.1.5:8080", loopbackOnly: false) == nil)
+        #expect(RequestOrigin.refusal(host: "192.168.1.5:8080", origin: "http://evil.example", loopbackOnly: false) != nil)
+    }
+
+    @Test func unknownPathsAreNotFound() async throws {
+        let (status, message) = try await API.withStudio { client in
+            let response = try await client.execute(uri: "/api/nothing", method: .get)
+            return (response.status, try API.message(response))
+        }
+        #expect(status == .notFound && message == "no GET /api/nothing here; the API is described at /openapi.json")
     }
 
     @Test func withNoRunsThePredictionSaysHowToMakeOne() async throws {

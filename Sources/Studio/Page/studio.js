@@ -46,7 +46,7 @@ for (const tab of document.querySelectorAll(".tab")) {
       $(other.dataset.tab).hidden = other !== tab;
     }
     if (tab.dataset.tab === "part2") loadCheckpoints();
-    if (tab.dataset.tab === "part3") loadRuns();
+    if (tab.dataset.tab === "part3") { loadModels(); loadRuns(); }
   });
 }
 
@@ -161,10 +161,12 @@ function drawNetwork(row) {
     svg.append(svgElement("circle", { cx: ux, cy: uy, r: 30, fill: name[0] === "i" ? "#e7f5ff" : "#fff", stroke: "#1d2430", "stroke-width": 1.5 }));
     svg.append(svgElement("text", { x: ux, y: uy - 4, "text-anchor": "middle", "font-size": 13, "font-weight": 600 }, name[0] === "i" ? name : `a_${name}`));
     svg.append(svgElement("text", { x: ux, y: uy + 13, "text-anchor": "middle", "font-size": 11 }, show(value)));
-    if (note) svg.append(svgElement("text", { x: ux, y: uy + 48, "text-anchor": "middle", "font-size": 11, fill: "#5c6675" }, note));
+    // Pre-activations above the top row and below the bottom one, clear of the edges' labels.
+    const noteY = uy === y[0] ? uy - 40 : uy + 48;
+    if (note) svg.append(svgElement("text", { x: ux, y: noteY, "text-anchor": "middle", "font-size": 11, fill: "#5c6675" }, note));
   }
-  svg.append(svgElement("text", { x: 585, y: y[0] - 40, "text-anchor": "middle", "font-size": 11 }, `t1 = ${show(row.t1)}`));
-  svg.append(svgElement("text", { x: 585, y: y[1] - 40, "text-anchor": "middle", "font-size": 11 }, `t2 = ${show(row.t2)}`));
+  svg.append(svgElement("text", { x: x.o + 36, y: y[0] + 4, "font-size": 11 }, `t1 = ${show(row.t1)}`));
+  svg.append(svgElement("text", { x: x.o + 36, y: y[1] + 4, "font-size": 11 }, `t2 = ${show(row.t2)}`));
   svg.append(svgElement("text", { x: 310, y: 318, "text-anchor": "middle", "font-size": 13 },
     `E1 = ${show(row.E1)}   E2 = ${show(row.E2)}   E_tot = ${show(row.E_tot)}`));
 }
@@ -216,6 +218,7 @@ async function explainSelected() {
     const box = $("gradient");
     box.replaceChildren();
     const title = document.createElement("p");
+    title.id = "gradient-title";
     title.innerHTML = `<strong>∂E_tot/∂w${k}</strong> at iteration ${step}, by the chain rule:`;
     const formula = document.createElement("p");
     formula.className = "formula"; formula.id = "gradient-formula"; formula.textContent = `= ${gradient.formula}`;
@@ -309,15 +312,20 @@ drop.addEventListener("drop", (event) => {
 
 // ─── Part 2: draw a digit ────────────────────────────────────────────────────────────────────
 const pad = $("pad"), ink = pad.getContext("2d");
-const digit = { drawing: false, last: null, pending: false, again: false, inked: false };
+// `generation` counts clears: an answer for a drawing since cleared is dropped.
+const digit = { drawing: false, last: null, pending: false, again: false, againDetails: false, inked: false, generation: 0 };
 
 function clearPad() {
+  digit.generation += 1;
+  digit.again = false;
   ink.fillStyle = "#000";
   ink.fillRect(0, 0, pad.width, pad.height);
   digit.inked = false;
   $("top-digit").textContent = "–";
   $("bars").replaceChildren();
   $("seen").getContext("2d").clearRect(0, 0, 140, 140);
+  $("pushed-box").replaceChildren();
+  $("maps").replaceChildren();
 }
 
 function padPoint(event) {
@@ -339,7 +347,8 @@ pad.addEventListener("pointermove", (event) => {
   classify();
 });
 for (const name of ["pointerup", "pointercancel"]) {
-  pad.addEventListener(name, () => { if (digit.drawing) { digit.drawing = false; classify(); } });
+  // At the end of a stroke, also the feature maps and the pixels that pushed the answer.
+  pad.addEventListener(name, () => { if (digit.drawing) { digit.drawing = false; classify(true); } });
 }
 
 function stroke(from, to) {
@@ -354,23 +363,76 @@ function stroke(from, to) {
   digit.inked = true;
 }
 
-/** Sends the pad to the network; while an answer is awaited, at most one more request waits. */
-async function classify() {
+/** Sends the pad to the network; while an answer is awaited, at most one more request waits
+ *  (with details if either asked for them). */
+async function classify(details = false) {
   if (!digit.inked) return;
-  if (digit.pending) { digit.again = true; return; }
+  if (digit.pending) { digit.again = true; digit.againDetails = digit.againDetails || details; return; }
   digit.pending = true;
+  const generation = digit.generation;
   try {
     const png = await new Promise((resolve) => pad.toBlob(resolve, "image/png"));
-    const checkpoint = $("checkpoint").value;
-    const query = checkpoint ? `?checkpoint=${encodeURIComponent(checkpoint)}` : "";
-    const answer = await (await post(`/api/predict${query}`, png)).json();
+    const parameters = new URLSearchParams();
+    if ($("checkpoint").value) parameters.set("checkpoint", $("checkpoint").value);
+    if (details) parameters.set("details", "1");
+    const answer = await (await post(`/api/predict?${parameters}`, png)).json();
+    if (generation !== digit.generation) return;
     $("digit-error").textContent = "";
     showPrediction(answer);
+    if (details) showInside(answer);
   } catch (error) {
     $("digit-error").textContent = error.message;
   } finally {
     digit.pending = false;
-    if (digit.again) { digit.again = false; classify(); }
+    if (digit.again) {
+      const again = digit.againDetails;
+      digit.again = false; digit.againDetails = false;
+      classify(again);
+    }
+  }
+}
+
+/** A grey (or coloured) picture of `width`×`height` values on a new canvas, `scale` screen pixels each. */
+function picture(width, height, scale, colour) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  canvas.style.width = `${width * scale}px`;
+  canvas.style.height = `${height * scale}px`;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  for (let i = 0; i < width * height; i++) image.data.set(colour(i), 4 * i);
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+/** Inside the network: which pixels pushed the answer, and every layer's feature maps. */
+function showInside(answer) {
+  // Red: making the pixel brighter raises the answer's log-probability; blue: lowers it.
+  const gradient = answer.input_gradient;
+  const largest = Math.max(1e-12, ...gradient.map(Math.abs));
+  const pushed = picture(28, 28, 5, (i) => {
+    const g = gradient[i] / largest, ink = answer.input[i] * 0.25;
+    return g >= 0 ? [ink + 255 * g * 0.75, ink, ink, 255] : [ink, ink, ink - 255 * g * 0.75, 255];
+  });
+  pushed.id = "pushed";
+  $("pushed-box").replaceChildren(pushed);
+  const box = $("maps");
+  box.replaceChildren();
+  for (const layer of answer.layers) {
+    const row = document.createElement("div");
+    row.className = "layer";
+    const title = document.createElement("p");
+    title.textContent = `${layer.name}: ${layer.channels} × ${layer.height}×${layer.width}`;
+    row.append(title);
+    const bytes = Uint8Array.from(atob(layer.maps), (c) => c.charCodeAt(0));
+    const size = layer.height * layer.width, scale = Math.max(1, Math.floor(56 / layer.width));
+    for (let c = 0; c < layer.channels; c++) {
+      row.append(picture(layer.width, layer.height, scale, (i) => {
+        const v = bytes[c * size + i];
+        return [v, v, v, 255];
+      }));
+    }
+    box.append(row);
   }
 }
 
@@ -407,7 +469,7 @@ function showPrediction(answer) {
 }
 
 $("clear").addEventListener("click", clearPad);
-$("checkpoint").addEventListener("change", classify);
+$("checkpoint").addEventListener("change", () => classify(true));
 
 async function loadCheckpoints() {
   const select = $("checkpoint");
@@ -430,7 +492,143 @@ async function loadCheckpoints() {
   }
 }
 
-// ─── Part 3: training runs ───────────────────────────────────────────────────────────────────
+// ─── Part 3: training ────────────────────────────────────────────────────────────────────────
+const training = { id: null, epochs: 1, progress: [], finished: [], source: null };
+
+async function loadModels() {
+  const select = $("train-model");
+  if (select.options.length) return;
+  try {
+    const answer = await getJSON("/api/models");
+    for (const m of answer.models) {
+      const option = document.createElement("option");
+      option.value = m.name;
+      option.textContent = `${m.name} (${m.parameters.toLocaleString("en")} parameters)`;
+      option.dataset.epochs = m.epochs;
+      option.dataset.batch = m.batch_size;
+      option.selected = m.name === "s6";
+      select.append(option);
+    }
+    fillRecipe();
+  } catch (error) {
+    $("train-error").textContent = error.message;
+  }
+}
+
+/** The chosen model's own recipe in the form. */
+function fillRecipe() {
+  const option = $("train-model").selectedOptions[0];
+  if (!option) return;
+  $("train-epochs").value = option.dataset.epochs;
+  $("train-batch").value = option.dataset.batch;
+}
+$("train-model").addEventListener("change", fillRecipe);
+
+$("train").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const whole = (id) => ($(id).value.trim() === "" ? undefined : Number($(id).value));
+  const body = {
+    model: $("train-model").value, epochs: whole("train-epochs"), batch_size: whole("train-batch"),
+    seed: whole("train-seed"), train_limit: whole("train-limit"), test_limit: whole("train-test-limit"),
+  };
+  try {
+    const answer = await (await post("/api/runs", body)).json();
+    $("train-error").textContent = "";
+    watch(answer.id, answer.epochs);
+  } catch (error) {
+    $("train-error").textContent = error.message;
+  }
+});
+
+$("train-stop").addEventListener("click", async () => {
+  try { await post(`/api/runs/${encodeURIComponent(training.id)}/stop`, {}); }
+  catch (error) { $("train-error").textContent = error.message; }
+});
+
+/** Follows a run's events: the course's lines, progress, and each epoch's point on the curve. */
+function watch(id, epochs) {
+  if (training.source) training.source.close();
+  Object.assign(training, { id, epochs, progress: [], finished: [] });
+  $("live").hidden = false;
+  $("live-title").textContent = `Training ${id}`;
+  $("train-stop").disabled = false;
+  const source = new EventSource(`/api/runs/${encodeURIComponent(id)}/events`);
+  training.source = source;
+  // The server sends every event from the start of the run: after a reconnection, start over.
+  source.addEventListener("open", () => {
+    training.progress = []; training.finished = []; $("live-lines").textContent = ""; drawLive();
+  });
+  source.addEventListener("line", (event) => {
+    const lines = $("live-lines");
+    lines.textContent += JSON.parse(event.data).text + "\n";
+    lines.scrollTop = lines.scrollHeight;
+  });
+  source.addEventListener("progress", (event) => {
+    const p = JSON.parse(event.data);
+    const done = p.epoch - 1 + p.batch / p.batches;
+    if (Number.isFinite(Number(p.loss))) training.progress.push({ x: done, loss: Number(p.loss) });
+    $("live-progress").value = done / training.epochs;
+    $("live-status").textContent = `epoch ${p.epoch}, batch ${p.batch} of ${p.batches}: loss ${Number(p.loss).toFixed(4)}, accuracy ${Number(p.accuracy).toFixed(2)}%`;
+    drawLive();
+  });
+  source.addEventListener("epoch", (event) => {
+    const metrics = JSON.parse(event.data);
+    metrics.test_acc = Number(metrics.test_acc);
+    if (Number.isFinite(metrics.test_acc)) training.finished.push(metrics);
+    drawLive();
+    loadRuns();
+  });
+  for (const kind of ["end", "stopped", "failed"]) {
+    source.addEventListener(kind, (event) => {
+      $("live-status").textContent = JSON.parse(event.data).message;
+      if (kind === "failed") $("train-error").textContent = JSON.parse(event.data).message;
+      source.close();
+      training.source = null;
+      $("train-stop").disabled = true;
+      loadRuns();
+    });
+  }
+}
+
+/** Running training loss (line) and each finished epoch's test accuracy (points). */
+function drawLive() {
+  const svg = $("live-curve");
+  svg.replaceChildren();
+  const left = 50, right = 410, top = 15, bottom = 180;
+  const px = (x) => left + (right - left) * (x / Math.max(training.epochs, 1));
+  const losses = training.progress.map((p) => p.loss);
+  const highest = Math.max(0.1, ...losses);
+  const pyLoss = (v) => bottom - (bottom - top) * (v / highest);
+  const accuracies = training.finished.map((m) => m.test_acc);
+  const low = Math.min(90, ...accuracies);
+  const pyAcc = (a) => bottom - (bottom - top) * ((a - low) / (100 - low));
+  svg.append(svgElement("line", { x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#1d2430" }));
+  svg.append(svgElement("line", { x1: left, y1: top, x2: left, y2: bottom, stroke: "#1c7ed6" }));
+  svg.append(svgElement("line", { x1: right, y1: top, x2: right, y2: bottom, stroke: "#d9480f" }));
+  svg.append(svgElement("text", { x: (left + right) / 2, y: 210, "text-anchor": "middle", "font-size": 12 }, "epoch"));
+  svg.append(svgElement("text", { x: left - 4, y: top + 4, "text-anchor": "end", "font-size": 10, fill: "#1c7ed6" }, highest.toFixed(2)));
+  svg.append(svgElement("text", { x: left - 4, y: bottom, "text-anchor": "end", "font-size": 10, fill: "#1c7ed6" }, "0"));
+  svg.append(svgElement("text", { x: left, y: 10, "font-size": 10, fill: "#1c7ed6" }, "training loss"));
+  svg.append(svgElement("text", { x: right + 4, y: top + 4, "font-size": 10, fill: "#d9480f" }, "100%"));
+  svg.append(svgElement("text", { x: right + 4, y: bottom, "font-size": 10, fill: "#d9480f" }, `${low.toFixed(1)}%`));
+  svg.append(svgElement("text", { x: right, y: 10, "text-anchor": "end", "font-size": 10, fill: "#d9480f" }, "test accuracy"));
+  for (let e = 0; e <= training.epochs; e++) {
+    svg.append(svgElement("text", { x: px(e), y: bottom + 14, "text-anchor": "middle", "font-size": 10 }, String(e)));
+  }
+  if (losses.length) {
+    svg.append(svgElement("polyline", {
+      points: training.progress.map((p) => `${px(p.x).toFixed(1)},${pyLoss(p.loss).toFixed(1)}`).join(" "),
+      fill: "none", stroke: "#1c7ed6", "stroke-width": 1.5,
+    }));
+  }
+  training.finished.forEach((m) => {
+    svg.append(svgElement("circle", { cx: px(m.epoch), cy: pyAcc(m.test_acc), r: 4, fill: "#d9480f", class: "epoch-point" }));
+    svg.append(svgElement("text", { x: px(m.epoch) - 6, y: pyAcc(m.test_acc) - 8, "text-anchor": "end", "font-size": 10,
+      fill: "#d9480f" }, `${m.test_acc.toFixed(2)}%`));
+  });
+}
+
+// ─── Part 3: every run in the runs folder ────────────────────────────────────────────────────
 async function loadRuns() {
   const box = $("runs");
   try {
@@ -457,6 +655,21 @@ function runCard(run) {
     const command = document.createElement("code");
     command.textContent = run.command;
     card.append(command);
+  }
+  if (run.has_checkpoint && !run.id.includes("/")) {
+    const resume = document.createElement("button");
+    resume.textContent = "Resume";
+    resume.title = "Continue this run from its last finished epoch";
+    resume.addEventListener("click", async () => {
+      try {
+        const answer = await (await post(`/api/runs/${encodeURIComponent(run.id)}/resume`, {})).json();
+        $("train-error").textContent = "";
+        watch(answer.id, answer.epochs);
+      } catch (error) {
+        $("train-error").textContent = error.message;
+      }
+    });
+    card.append(" ", resume);
   }
   if (run.metrics.length) {
     const svg = svgElement("svg", { viewBox: "0 0 320 150", role: "img", "aria-label": "test accuracy by epoch" });
