@@ -18,6 +18,13 @@ public enum Schedule: Equatable, Sendable, Codable {
                   baseMomentum: 0.85, maxMomentum: 0.95)
     }
 
+    /// The same schedule peaking at `maxLearningRate` (OneCycle); the others have no peak of their own.
+    public func peaking(at maxLearningRate: Float) -> Schedule {
+        guard case let .oneCycle(_, percentStart, divFactor, finalDivFactor, baseMomentum, maxMomentum) = self else { return self }
+        return .oneCycle(maxLearningRate: maxLearningRate, percentStart: percentStart, divFactor: divFactor,
+                         finalDivFactor: finalDivFactor, baseMomentum: baseMomentum, maxMomentum: maxMomentum)
+    }
+
     /// The learning rate and momentum (nil: leave the optimiser's momentum alone) for the optimiser
     /// step numbered `step` (from 0) of `totalSteps`, in epoch `epoch` (from 0).
     public func values(baseLearningRate: Float, step: Int, epoch: Int, totalSteps: Int) -> (learningRate: Float, momentum: Float?) {

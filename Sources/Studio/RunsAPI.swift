@@ -28,6 +28,13 @@ struct RunsAPI: Sendable {
         var parameters: Int
         var epochs: Int
         var batch_size: Int
+        /// The learning rate (OneCycle's peak for the models that use it).
+        var lr: Double
+    }
+
+    static func peak(of recipe: Recipe) -> Float {
+        if case let .oneCycle(peak, _, _, _, _, _) = recipe.schedule { return peak }
+        return recipe.learningRate
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -35,7 +42,8 @@ struct RunsAPI: Sendable {
             try jsonResponse(encoding: ["models": Models.all.map { definition in
                 Model(name: definition.name, summary: definition.summary,
                       parameters: ModelSummary(model: definition.makeModel()).totalParameters,
-                      epochs: definition.recipe.epochs, batch_size: definition.recipe.batchSize)
+                      epochs: definition.recipe.epochs, batch_size: definition.recipe.batchSize,
+                      lr: Double(Self.peak(of: definition.recipe)))
             }])
         }
         router.get("/api/runs") { _, _ -> Response in

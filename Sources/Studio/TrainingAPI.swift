@@ -16,6 +16,7 @@ import Training
 ///     GET  /api/runs/{id}/events    text/event-stream: line, progress, epoch, end (or failed, stopped)
 ///     POST /api/runs/{id}/stop      stops after the batch under way (the last finished epoch is kept)
 ///     POST /api/runs/{id}/resume    continues a stopped run in its folder
+///     GET  /api/runs/{id}/misclassified.svg   the test digits it gets wrong, as of its last epoch
 struct TrainingAPI: Sendable {
     let runs: RunCatalog
     let desk: TrainingDesk
@@ -25,6 +26,8 @@ struct TrainingAPI: Sendable {
         var model: String
         var epochs: Int?
         var batch_size: Int?
+        /// The learning rate: OneCycle's peak for the models that use it.
+        var lr: Double?
         var seed: Int?
         var train_limit: Int?
         var test_limit: Int?
@@ -69,6 +72,16 @@ struct TrainingAPI: Sendable {
                 try await writer.finish(nil)
             })
         }
+        // The run's own picture of the first 50 test digits it gets wrong, rewritten every epoch.
+        router.get("/api/runs/{id}/misclassified.svg") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            let path = try runs.run(id).file("misclassified.svg")
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw HTTPError(.notFound, message: "run \(quoted(id)): no misclassified.svg yet (it is written after each epoch)")
+            }
+            return response(try BoundedFile.read(path, limit: 16 << 20), type: "image/svg+xml",
+                            headers: [.cacheControl: "no-cache"])
+        }
         router.post("/api/runs/{id}/stop") { _, context -> Response in
             try desk.stop(try context.parameters.require("id"))
             return try jsonResponse(encoding: ["stopping": true], status: .accepted)
@@ -96,6 +109,10 @@ struct TrainingAPI: Sendable {
         var recipe = definition.recipe
         if let epochs = request.epochs { recipe.epochs = epochs }
         if let batchSize = request.batch_size { recipe.batchSize = batchSize }
+        if let lr = request.lr {
+            recipe.learningRate = Float(lr)
+            recipe.schedule = recipe.schedule.peaking(at: Float(lr))
+        }
         guard (0...Int(Int32.max)).contains(request.seed ?? 1) else {
             throw HTTPError(.badRequest, message: "seed: expected a whole number from 0 to \(Int32.max), got \(request.seed!)")
         }
@@ -107,6 +124,7 @@ struct TrainingAPI: Sendable {
         var options = ["--model \(definition.name)", "--seed \(configuration.seed)"]
         if let epochs = request.epochs { options.append("--epochs \(epochs)") }
         if let batchSize = request.batch_size { options.append("--batch-size \(batchSize)") }
+        if let lr = request.lr { options.append("--lr \(lr)") }
         if let limit = request.train_limit { options.append("--train-limit \(limit)") }
         if let limit = request.test_limit { options.append("--test-limit \(limit)") }
         let folder = try RunFolder.createUnique(in: runs.root, name: "\(definition.name)-studio-\(TrainingRun.timestamp())")

@@ -153,7 +153,8 @@ class StudioPage(unittest.TestCase):
     def test_a_training_run_started_here_gains_a_point_per_epoch(self):
         self.open_tab("part3")
         self.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, '#train-model option[value="s6"]'))
-        for field, value in [("train-epochs", "1"), ("train-limit", "2000"), ("train-test-limit", "1000")]:
+        # Batches of 32: 63 steps, enough for one epoch on 2,000 images to learn something.
+        for field, value in [("train-epochs", "1"), ("train-batch", "32"), ("train-limit", "2000"), ("train-test-limit", "1000")]:
             element = self.driver.find_element(By.ID, field)
             element.clear()
             element.send_keys(value)
@@ -162,6 +163,8 @@ class StudioPage(unittest.TestCase):
                       timeout=180, describe=lambda: self.text("train-error") or self.text("live-status"))
         self.wait_for(lambda d: self.text("live-status").startswith("finished"), timeout=60)
         self.assertIn("Test set: Average loss", self.text("live-lines"))
+        self.wait_for(lambda d: d.execute_script("return document.getElementById('live-misclassified').naturalWidth") > 0,
+                      describe=lambda: "the misclassified digits did not load")
         self.screenshot("part3-training")
 
 

@@ -36,34 +36,37 @@ struct StudioTrainingTests {
         }
     }
 
+    static func temporaryFolder(_ prefix: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+    }
+
     @Test func aRunStartedFromThePageTrainsAndTellsItsEpochs() async throws {
         let data = try Self.dataFolder(train: 2_048, test: 128)
-        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("studio-runs-\(UUID().uuidString)").path
+        let runs = Self.temporaryFolder("studio-runs")
         defer { for folder in [data, runs] { try? FileManager.default.removeItem(atPath: folder) } }
         let app = Application(router: Studio.router(settings: StudioSettings(runsFolder: runs, dataDirectory: data)))
-        let (started, second, stream) = try await app.test(.router) { client in
-            let start = #"{"model": "s4k", "epochs": 2, "batch_size": 64, "train_limit": 2048, "test_limit": 128, "seed": 3}"#
+        let (started, stream) = try await app.test(.router) { client in
+            let start = #"{"model": "s4k", "epochs": 2, "batch_size": 64, "lr": 0.05, "train_limit": 2048, "test_limit": 128, "seed": 3}"#
             let started = try API.decode(Started.self, try await API.post(client, "/api/runs", json: start).ifStatus(.created))
-            // Sent while the first trains (reading its data alone takes longer than this request).
-            let second = try await API.post(client, "/api/runs", json: start)
             let stream = try await client.execute(uri: started.events, method: .get)
-            #expect(stream.headers[.contentType] == "text/event-stream")
-            return (started, (second.status, try API.message(second)), String(buffer: stream.body))
+            #expect(stream.headers[.contentType] == "text/event-stream", "\(String(buffer: stream.body))")
+            let wrong = try await client.execute(uri: "/api/runs/\(started.id)/misclassified.svg", method: .get)
+            #expect(wrong.status == .ok && wrong.headers[.contentType] == "image/svg+xml")
+            #expect(String(buffer: wrong.body).contains("<svg"))
+            return (started, String(buffer: stream.body))
         }
         let id = started.id
-        #expect(started.epochs == 2)
-        #expect(id.hasPrefix("s4k-studio-"))
-        #expect(second.0 == .conflict && second.1.contains("one run trains at a time"), "\(second)")
+        #expect(id.hasPrefix("s4k-studio-") && started.epochs == 2)
         let events = Self.events(stream)
+        #expect(events.last?.kind == "end", "\(stream)")
         #expect(events.contains { $0.kind == "line" && $0.data.contains("Training s4k on 2048 mnist images") }, "\(stream)")
         #expect(events.filter { $0.kind == "progress" }.count >= 2)
         let epochs = events.filter { $0.kind == "epoch" }.map { $0.data }
-        #expect(epochs.count == 2 && epochs[0].contains("\"epoch\":1") && epochs[1].contains("\"epoch\":2"), "\(epochs)")
-        #expect(events.last?.kind == "end", "\(stream)")
+        #expect(epochs.count == 2 && epochs.first?.contains("\"epoch\":1") == true && epochs.last?.contains("\"epoch\":2") == true, "\(epochs)")
         // An ordinary run folder: the terminal can evaluate it, and it says how it was started.
         let folder = runs + "/" + id
         let command = try String(contentsOfFile: folder + "/command.txt", encoding: .utf8)
-        #expect(command.hasPrefix("backprop train --model s4k --seed 3 --epochs 2 --batch-size 64 --train-limit 2048 --test-limit 128 --out "))
+        #expect(command.hasPrefix("backprop train --model s4k --seed 3 --epochs 2 --batch-size 64 --lr 0.05 --train-limit 2048 --test-limit 128 --out "))
         #expect(try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == 2)
         // Finished: nothing to stop or resume.
         let (stop, resume) = try await app.test(.router) { client in
@@ -74,12 +77,36 @@ struct StudioTrainingTests {
         #expect(resume.contains("all 2 epochs are done"), "\(resume)")
     }
 
+    @Test func oneRunTrainsAtATimeAndCanBeStopped() async throws {
+        let data = try Self.dataFolder(train: 2_048, test: 128)
+        let runs = Self.temporaryFolder("studio-runs")
+        defer { for folder in [data, runs] { try? FileManager.default.removeItem(atPath: folder) } }
+        let app = Application(router: Studio.router(settings: StudioSettings(runsFolder: runs, dataDirectory: data)))
+        let (second, stopped, stream) = try await app.test(.router) { client in
+            // Long enough (200 epochs) to be training still when the next requests arrive.
+            let start = #"{"model": "s4k", "epochs": 200, "batch_size": 64, "train_limit": 2048, "test_limit": 128}"#
+            let started = try API.decode(Started.self, try await API.post(client, "/api/runs", json: start).ifStatus(.created))
+            let second = try await API.post(client, "/api/runs", json: start)
+            let secondAnswer = (second.status, String(buffer: second.body))
+            if second.status == .created {   // the first had ended already: stop the second, say why
+                _ = try await API.post(client, "/api/runs/\(try API.decode(Started.self, second).id)/stop", json: "{}")
+            }
+            let stop = try await API.post(client, "/api/runs/\(started.id)/stop", json: "{}")
+            let stream = try await client.execute(uri: started.events, method: .get)
+            return (secondAnswer, stop.status, String(buffer: stream.body))
+        }
+        #expect(second.0 == .conflict && second.1.contains("one run trains at a time"), "\(second); first run: \(stream)")
+        #expect(stopped == .accepted, "\(stream)")
+        #expect(Self.events(stream).last?.kind == "stopped", "\(stream)")
+    }
+
     @Test(arguments: [
         (#"{"model": "nope"}"#, "model: \"nope\" is not a shipped model"),
         (#"{"model": "s6", "epochs": 0}"#, "epochs"),
         (#"{"model": "s6", "batch_size": 100000}"#, "batch_size"),
         (#"{"model": "s6", "train_limit": -5}"#, "train_limit"),
         (#"{"model": "s6", "seed": -1}"#, "seed: expected a whole number from 0"),
+        (#"{"model": "s6", "lr": 1e300}"#, "lr"),
         (#"{"epochs": 3}"#, "model: missing"),
     ])
     func aBadStartIsRefusedAndLeavesNoFolder(_ body: String, _ says: String) async throws {

@@ -506,6 +506,7 @@ async function loadModels() {
       option.textContent = `${m.name} (${m.parameters.toLocaleString("en")} parameters)`;
       option.dataset.epochs = m.epochs;
       option.dataset.batch = m.batch_size;
+      option.dataset.lr = m.lr;
       option.selected = m.name === "s6";
       select.append(option);
     }
@@ -521,6 +522,7 @@ function fillRecipe() {
   if (!option) return;
   $("train-epochs").value = option.dataset.epochs;
   $("train-batch").value = option.dataset.batch;
+  $("train-lr").value = Number(option.dataset.lr).toPrecision(3).replace(/\.?0+$/, "");
 }
 $("train-model").addEventListener("change", fillRecipe);
 
@@ -528,7 +530,7 @@ $("train").addEventListener("submit", async (event) => {
   event.preventDefault();
   const whole = (id) => ($(id).value.trim() === "" ? undefined : Number($(id).value));
   const body = {
-    model: $("train-model").value, epochs: whole("train-epochs"), batch_size: whole("train-batch"),
+    model: $("train-model").value, epochs: whole("train-epochs"), batch_size: whole("train-batch"), lr: whole("train-lr"),
     seed: whole("train-seed"), train_limit: whole("train-limit"), test_limit: whole("train-test-limit"),
   };
   try {
@@ -550,6 +552,7 @@ function watch(id, epochs) {
   if (training.source) training.source.close();
   Object.assign(training, { id, epochs, progress: [], finished: [] });
   $("live").hidden = false;
+  $("live-wrong").hidden = true;
   $("live-title").textContent = `Training ${id}`;
   $("train-stop").disabled = false;
   const source = new EventSource(`/api/runs/${encodeURIComponent(id)}/events`);
@@ -575,6 +578,8 @@ function watch(id, epochs) {
     const metrics = JSON.parse(event.data);
     metrics.test_acc = Number(metrics.test_acc);
     if (Number.isFinite(metrics.test_acc)) training.finished.push(metrics);
+    $("live-misclassified").src = `/api/runs/${encodeURIComponent(id)}/misclassified.svg?epoch=${metrics.epoch}`;
+    $("live-wrong").hidden = false;
     drawLive();
     loadRuns();
   });
