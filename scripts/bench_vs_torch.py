@@ -45,7 +45,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default=None, help="comma-separated (default: every shipped model)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each engine per model (alternating)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each engine per model (alternating)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--update", default=None, help="a Markdown page to write the table into (docs/speed.md)")
@@ -93,8 +93,13 @@ def main():
             sys.exit(f"bench-vs-torch: {name}: backprop has {b[0]['parameters']} parameters, the twin {t[0]['parameters']}")
         median = lambda rs, key: statistics.median(r[key] for r in rs)
         flops = 3 * 2 * b[0]["multiply_adds_per_image"] * 60000
+        spread = lambda rs: (max(r["eval_seconds"] for r in rs) - min(r["eval_seconds"] for r in rs)) / median(rs, "eval_seconds")
         rows[name] = {
             "parameters": b[0]["parameters"],
+            # Each round's epoch ratio (the two engines of one round ran back to back), and how far
+            # the evaluation medians of the rounds lie apart, relative to their median.
+            "round_ratios": [x["epoch_seconds"] / y["epoch_seconds"] for x, y in zip(b, t)],
+            "eval_spread": (spread(b), spread(t)),
             "epoch": (median(b, "epoch_seconds"), median(t, "epoch_seconds")),
             "eval": (median(b, "eval_seconds"), median(t, "eval_seconds")),
             "rss": (median(b, "peak_rss_mb"), median(t, "peak_rss_mb")),
@@ -122,6 +127,9 @@ def main():
               f"is {peak:.0f}.")
     key = default if default in rows else next(iter(rows))
     r = rows[key]
+    emit(f"{key}: epoch ratio of each round {', '.join(f'{x:.3f}' for x in r['round_ratios'])}; evaluation "
+         f"(median of {len(results['backprop'][0]['eval_passes'])} passes per round) spread between rounds: "
+         f"backprop {100 * r['eval_spread'][0]:.1f}%, PyTorch {100 * r['eval_spread'][1]:.1f}%")
     emit(f"epoch_time_ratio={r['epoch'][0] / r['epoch'][1]:.3f} eval_ratio={r['eval'][0] / r['eval'][1]:.3f} "
           f"rss_ratio={r['rss'][0] / r['rss'][1]:.3f}")
     report = "\n".join(lines) + "\n"

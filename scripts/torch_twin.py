@@ -5,6 +5,7 @@
     scripts/torch_twin.py export MODEL OUT [--steps 30] [--seed 0]
     scripts/torch_twin.py agree FOLDER [--module FILE.py:Class]
     scripts/torch_twin.py time-epoch MODEL [--batch-size 128] [--threads 2] [--data data/mnist]
+    scripts/torch_twin.py train MODEL [--seed 1] [--threads 2] [--data data/mnist] [--stop-at 99.4]
 
 `check` builds the model of the checkpoint (--model, else the model.json beside it, else the shipped model it names) from `backprop summary --model M --json` (same layers,
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
@@ -21,7 +22,14 @@ loads it, by the importer's own code (Sources/backprop/import_tracer.py), built 
 the rest is the same (strict loading, evaluation, comparisons; dropout off where `agree` turns it
 off, functional F.dropout included).
 `time-epoch` trains the twin for one epoch (SGD, no augmentation) and evaluates the test set, timed,
-the same work as `backprop bench --epoch --model MODEL` (scripts/bench-vs-torch runs both). Needs torch and safetensors
+the same work as `backprop bench --epoch --model MODEL` (scripts/bench-vs-torch runs both).
+`train` trains the twin with the model's own recipe, as `backprop train --model MODEL` does (read
+from `backprop summary --model-file`: SGD with its momentum and Nesterov, OneCycleLR with the same
+parameters, random rotation and translation implemented here with affine_grid/grid_sample, bilinear,
+filled with 0 before normalising, as the engine's loader does; a moving average of the weights if
+the recipe keeps one), evaluates the test set after every epoch and prints one JSON line per epoch
+(scripts/time-to-accuracy times them); with --stop-at, it stops at the first epoch that reaches
+that accuracy. Needs torch and safetensors
 (pip install "torch==2.13.0+cpu" safetensors). Never used inside the engine."""
 import argparse
 import functools
@@ -328,8 +336,9 @@ def agree(args):
 
 
 def time_epoch(args):
-    """One training epoch (SGD 0.01, momentum 0.9, shuffled batches, no augmentation) and one pass
-    over the test set in eval mode, timed: the same work as `backprop bench --epoch`. The images are
+    """One training epoch (SGD 0.01, momentum 0.9, shuffled batches, no augmentation) and
+    --eval-passes passes over the test set in eval mode (their median), timed: the same work as
+    `backprop bench --epoch`. The images are
     normalised once into one float tensor and batches are indexed from it, PyTorch's fastest way."""
     import resource
     import time
@@ -353,23 +362,111 @@ def time_epoch(args):
         optimizer.step()
     seconds = time.perf_counter() - start
     twin.eval()
-    correct = 0
-    start = time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, len(ty), args.batch_size):
-            correct += int((twin(tx[i:i + args.batch_size]).argmax(1) == ty[i:i + args.batch_size]).sum())
-    eval_seconds = time.perf_counter() - start
+    passes = []
+    for _ in range(args.eval_passes):
+        correct = 0
+        start = time.perf_counter()
+        with torch.no_grad():
+            for i in range(0, len(ty), args.batch_size):
+                correct += int((twin(tx[i:i + args.batch_size]).argmax(1) == ty[i:i + args.batch_size]).sum())
+        passes.append(time.perf_counter() - start)
+    eval_seconds = sorted(passes)[len(passes) // 2]
     if args.json:
         print(json.dumps({"engine": "pytorch", "version": torch.__version__, "model": args.model,
                           "batch_size": args.batch_size, "threads": torch.get_num_threads(),
                           "epoch_seconds": seconds, "images_per_second": len(y) / seconds,
-                          "eval_seconds": eval_seconds, "test_accuracy": 100 * correct / len(ty),
+                          "eval_seconds": eval_seconds, "eval_passes": passes, "test_accuracy": 100 * correct / len(ty),
                           "parameters": sum(p.numel() for p in twin.parameters()),
                           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6},
                          sort_keys=True))
     else:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: {args.model} batch {args.batch_size}: "
               f"one training epoch in {seconds:.1f} s ({len(y) / seconds:.0f} images/s), test set in {eval_seconds:.2f} s")
+
+
+def recipe_of(backprop, model):
+    text = subprocess.run([backprop, "summary", "--model", model, "--model-file"], check=True, capture_output=True, text=True).stdout
+    return json.loads(text)["recipe"]
+
+
+def augment(images, rotation, translate, generator):
+    """Each image rotated by an angle uniform in ±rotation degrees about its centre and shifted by
+    whole pixels uniform in ±translate·size, bilinear, outside read as 0 (images in [0, 1])."""
+    n, _, h, w = images.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * rotation * torch.pi / 180
+    shift_x = ((torch.rand(n, generator=generator) * 2 - 1) * translate * w).round()
+    shift_y = ((torch.rand(n, generator=generator) * 2 - 1) * translate * h).round()
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid maps output coordinates (in [-1, 1]) to the source's: the inverse rotation, then
+    # the inverse shift (a pixel is 2/size in these units).
+    theta = torch.stack([torch.stack([cos, -sin, -shift_x * 2 / w], 1),
+                         torch.stack([sin, cos, -shift_y * 2 / h], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def train(args):
+    """The model's recipe in PyTorch, the test set evaluated after every epoch, a JSON line each."""
+    import copy
+    import time
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    recipe = recipe_of(args.backprop, args.model)
+    twin = Twin(architecture(args.backprop, args.model))
+    mean, std = NORMALIZATION["mnist"]
+    x = torch.tensor(read_idx(f"{args.data}/train-images-idx3-ubyte", True).astype(np.float32) / 255)
+    y = torch.tensor(read_idx(f"{args.data}/train-labels-idx1-ubyte", False), dtype=torch.long)
+    tx, ty = test_set("mnist", args.data)
+    batch, epochs = recipe["batch_size"], recipe["epochs"]
+    steps_per_epoch = (len(y) + batch - 1) // batch
+    if recipe["optimizer"] == "sgd":
+        optimizer = torch.optim.SGD(twin.parameters(), lr=recipe["lr"], momentum=recipe["momentum"],
+                                    nesterov=recipe["nesterov"], weight_decay=recipe["weight_decay"])
+    else:
+        optimizer = torch.optim.Adam(twin.parameters(), lr=recipe["lr"], betas=(recipe["momentum"], 0.999),
+                                     weight_decay=recipe["weight_decay"])
+    scheduler = None
+    if recipe["schedule"] == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["max_lr"], total_steps=steps_per_epoch * epochs,
+                                                        pct_start=recipe["pct_start"], div_factor=25, final_div_factor=1e4,
+                                                        base_momentum=0.85, max_momentum=0.95)
+    elif recipe["schedule"] == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe["step_size"] * steps_per_epoch, gamma=recipe["gamma"])
+    decay = recipe.get("ema")
+    average = copy.deepcopy(twin) if decay else None
+    augmenting = recipe["rotation"] > 0 or recipe["translate"] > 0
+    step = 0
+    for epoch in range(1, epochs + 1):
+        twin.train()
+        order = torch.randperm(len(y), generator=generator)
+        for i in range(0, len(y), batch):
+            index = order[i:i + batch]
+            images = x[index]
+            if augmenting:
+                images = augment(images, recipe["rotation"], recipe["translate"], generator)
+            optimizer.zero_grad()
+            loss = F.nll_loss(twin((images - mean) / std), y[index])
+            loss.backward()
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
+            step += 1
+            if average is not None:
+                d = min(decay, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    for a, b in zip(average.state_dict().values(), twin.state_dict().values()):
+                        if a.dtype.is_floating_point:
+                            a.mul_(d).add_(b, alpha=1 - d)
+                        else:
+                            a.copy_(b)
+        evaluated = average if average is not None else twin
+        evaluated.eval()
+        with torch.no_grad():
+            correct = sum(int((evaluated(tx[i:i + 1000]).argmax(1) == ty[i:i + 1000]).sum()) for i in range(0, len(ty), 1000))
+        accuracy = 100 * correct / len(ty)
+        print(json.dumps({"epoch": epoch, "test_acc": accuracy}), flush=True)
+        if args.stop_at is not None and accuracy >= args.stop_at:
+            break
 
 
 if __name__ == "__main__":
@@ -401,9 +498,17 @@ if __name__ == "__main__":
     t.add_argument("model")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--eval-passes", type=int, default=10)
     t.add_argument("--data", default="data/mnist")
     t.add_argument("--backprop", default=".build/release/backprop")
     t.add_argument("--json", action="store_true", help="print one JSON line (for scripts/bench-vs-torch)")
+    r = sub.add_parser("train")
+    r.add_argument("model")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--data", default="data/mnist")
+    r.add_argument("--backprop", default=".build/release/backprop")
+    r.add_argument("--stop-at", type=float, default=None, help="stop after the first epoch with at least this test accuracy")
     args = parser.parse_args()
     torch.set_num_threads(getattr(args, "threads", 2))
-    {"check": check, "export": export, "agree": agree, "time-epoch": time_epoch}[args.command](args)
+    {"check": check, "export": export, "agree": agree, "time-epoch": time_epoch, "train": train}[args.command](args)

@@ -250,7 +250,7 @@ public enum ModelFile {
     // MARK: The recipe
 
     private static let recipeKeys = ["epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                                     "schedule", "max_lr", "pct_start", "step_size", "gamma", "rotation", "translate"]
+                                     "schedule", "max_lr", "pct_start", "step_size", "gamma", "rotation", "translate", "ema"]
 
     /// Without a recipe, a model trains as the course's first notebooks do.
     public static let defaultRecipe = Recipe(epochs: 15, batchSize: 128, learningRate: 0.01, momentum: 0.9)
@@ -291,6 +291,7 @@ public enum ModelFile {
         if let v = try number("weight_decay") { recipe.weightDecay = v }
         if let v = try number("rotation") { recipe.rotationDegrees = v }
         if let v = try number("translate") { recipe.translateFraction = v }
+        if let v = try number("ema") { recipe.averagingDecay = v == 0 ? nil : v }
         switch try string(r["schedule"], "recipe: schedule") ?? "constant" {
         case "constant": recipe.schedule = .constant
         case "step": recipe.schedule = .step(stepSize: try whole("step_size") ?? 6, gamma: try number("gamma") ?? 0.3)
@@ -350,6 +351,7 @@ public enum ModelFile {
         case let .oneCycle(peak, pct, _, _, _, _): fields += [("schedule", "\"onecycle\""), ("max_lr", "\(peak)"), ("pct_start", "\(pct)")]
         }
         fields += [("rotation", "\(recipe.rotationDegrees)"), ("translate", "\(recipe.translateFraction)")]
+        if let decay = recipe.averagingDecay { fields.append(("ema", "\(decay)")) }
         return "{" + fields.map { "\(json($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 

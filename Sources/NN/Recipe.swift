@@ -13,14 +13,21 @@ public struct Recipe: Sendable, Equatable, Codable {
     public var rotationDegrees: Float
     /// Random translation as a fraction of the image size (0: none).
     public var translateFraction: Float
+    /// Keep an exponential moving average of the weights and BatchNorm statistics, updated after
+    /// every step with this decay (nil: none). The average is what each epoch evaluates and saves;
+    /// the optimiser keeps training the weights themselves. (Optional, so that recipes saved
+    /// without it keep their bytes.)
+    public var averagingDecay: Float?
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerKind = .sgd, learningRate: Float,
                 momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0,
-                schedule: Schedule = .constant, rotationDegrees: Float = 0, translateFraction: Float = 0) {
+                schedule: Schedule = .constant, rotationDegrees: Float = 0, translateFraction: Float = 0,
+                averagingDecay: Float? = nil) {
         self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer
         self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov
         self.weightDecay = weightDecay; self.schedule = schedule
         self.rotationDegrees = rotationDegrees; self.translateFraction = translateFraction
+        self.averagingDecay = averagingDecay
     }
 
     /// The ranges every recipe must keep, wherever it comes from (options, a saved run, a model
@@ -56,6 +63,11 @@ public struct Recipe: Sendable, Equatable, Codable {
         try check(weightDecay, in: 0...1, "weight-decay", "a weight decay")
         try check(rotationDegrees, in: Limits.rotationDegrees, "rotation", "degrees")
         try check(translateFraction, in: Limits.translateFraction, "translate", "a fraction of the image size")
+        if let averagingDecay {
+            guard averagingDecay > 0 && averagingDecay < 1 else {
+                throw RecipeError("\(option("ema")): expected a decay between 0 and 1, got \(averagingDecay)")
+            }
+        }
         switch schedule {
         case .constant: break
         case let .step(stepSize, gamma):

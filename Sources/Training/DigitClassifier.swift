@@ -11,11 +11,9 @@ import NN
 public final class DigitClassifier {
     public let model: Model
     public let dataset: DatasetKind
-    /// The checkpoint it was loaded from, for messages.
-    public let source: String
 
-    public init(model: Model, dataset: DatasetKind = .mnist, source: String) {
-        self.model = model; self.dataset = dataset; self.source = source
+    public init(model: Model, dataset: DatasetKind = .mnist) {
+        self.model = model; self.dataset = dataset
     }
 
     /// Builds the model a checkpoint was saved from and loads its weights, or throws one line. The
@@ -35,7 +33,7 @@ public final class DigitClassifier {
         }
         let model = chosen.makeModel()
         try Checkpoint.load(model, from: file, source: path)
-        return DigitClassifier(model: model, dataset: dataset, source: path)
+        return DigitClassifier(model: model, dataset: dataset)
     }
 
     /// For each 28×28 digit (grey bytes, white on black as MNIST), the probability of each class.

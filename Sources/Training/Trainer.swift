@@ -101,6 +101,11 @@ public final class Trainer {
     /// Epochs finished so far.
     public private(set) var epochsDone = 0
     public let stepsPerEpoch: Int
+    /// The exponential moving average of the model's weights and BatchNorm statistics, when the
+    /// recipe keeps one (`averagingDecay`): a model of the same layers, updated after every step.
+    public let averaged: Model?
+    /// The model each epoch evaluates and saves: the average when there is one, else the model.
+    public var evaluated: Model { averaged ?? model }
     private var evaluator: Evaluator?
 
     public init(model: Model, recipe: Recipe, stepsPerEpoch: Int, seed: UInt64, threads: Int = Threads.available) {
@@ -117,6 +122,7 @@ public final class Trainer {
                              weightDecay: recipe.weightDecay)
         }
         context = Context(training: true, seed: seed &+ 0x5EED, threads: threads)
+        averaged = recipe.averagingDecay == nil ? nil : model.copy()
     }
 
     /// Restores the position of a resumed run.
@@ -156,6 +162,7 @@ public final class Trainer {
             optimizer.step()
 
             step += 1
+            updateAverage()
             batchNumber += 1
             seen += batch.count
             totalLoss += Double(loss) * Double(batch.count)
@@ -171,10 +178,27 @@ public final class Trainer {
         return (totalLoss / Double(max(seen, 1)), 100 * Double(correct) / Double(max(seen, 1)), firstLearningRate)
     }
 
-    /// Evaluates the model on every example of `loader` with BatchNorm's running statistics and no
-    /// dropout, on per-thread copies of it (see `Evaluator`), kept between calls.
+    /// average ← decay · average + (1 − decay) · current, for every weight and running statistic
+    /// (counts are copied). The decay starts low, (1 + step) / (10 + step), so that the first
+    /// steps' average is not held back by the initial weights, and rises to the recipe's.
+    private func updateAverage() {
+        guard let averaged, let decay = recipe.averagingDecay else { return }
+        let d = min(decay, Float(1 + step) / Float(10 + step))
+        func blend(_ average: Tensor, _ current: Tensor) {
+            for i in 0..<average.count { average.data[i] = d * average.data[i] + (1 - d) * current.data[i] }
+        }
+        for (average, current) in zip(averaged.parameters, model.parameters) { blend(average.parameter.value, current.parameter.value) }
+        for (average, current) in zip(averaged.buffers, model.buffers) {
+            if current.buffer.isInteger { average.buffer.tensor.copy(from: current.buffer.tensor) }
+            else { blend(average.buffer.tensor, current.buffer.tensor) }
+        }
+    }
+
+    /// Evaluates the model (its average, if the recipe keeps one) on every example of `loader`
+    /// with BatchNorm's running statistics and no dropout, on per-thread copies of it (see
+    /// `Evaluator`), kept between calls.
     public func evaluate(on loader: BatchLoader) -> EvaluationResult {
-        if evaluator == nil { evaluator = Evaluator(model: model, threads: context.threads) }
+        if evaluator == nil { evaluator = Evaluator(model: evaluated, threads: context.threads) }
         return evaluator!.evaluate(on: loader)
     }
 

@@ -226,7 +226,7 @@ public final class TrainingRun {
             say("Epoch \(epoch)/\(c.recipe.epochs)  lr \(formatted(Double(trained.learningRate), 5))  train loss \(formatted(trained.loss, 4)) acc \(formatted(trained.accuracy, 2))%  (\(formatted(trainSeconds, 1)) s, \(grouped(Int(Double(train.count) / trainSeconds))) img/s)")
             say(evaluation.courseLine(setName: c.evaluated.capitalized + " set") + "  [\(formatted(seconds, 1)) s]")
             try folder.writeMetrics(metrics)
-            try Checkpoint.save(model, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
+            try Checkpoint.save(trainer.evaluated, to: folder.checkpointPath, metadata: ["epochs": String(metrics.count), "seed": String(c.seed)])
             try writePictures(in: folder, metrics: metrics, evaluation: evaluation, test: test)
             try TrainingState.capture(settings: settings, trainer: trainer, loader: trainLoader).write(to: folder.statePath)
             onEpoch?(row, folder)

@@ -5,8 +5,8 @@ import Kernels
 import NN
 
 /// Everything needed to continue a run exactly where it stopped, saved after every epoch as
-/// `training-state.safetensors`: the model's tensors ("model.…"), the optimiser's buffers
-/// ("optimizer.…"), and in the metadata the run's configuration, the schedule's position and both
+/// `training-state.safetensors`: the model's tensors ("model.…"), their moving average's if the
+/// recipe keeps one ("average.…"), the optimiser's buffers ("optimizer.…"), and in the metadata the run's configuration, the schedule's position and both
 /// random generators (the loader's, behind shuffles and augmentation, and dropout's). Resuming
 /// from it gives weights bit-identical to a run that was never interrupted.
 public struct TrainingState {
@@ -56,11 +56,14 @@ public struct TrainingState {
 
     /// The state of a run after `trainer.epochsDone` epochs.
     public static func capture(settings: Settings, trainer: Trainer, loader: BatchLoader) -> SafetensorsFile {
-        var tensors = Checkpoint.file(for: trainer.model).tensors.map { tensor -> SafetensorsFile.Tensor in
-            var renamed = tensor
-            renamed.name = "model." + tensor.name
-            return renamed
+        func prefixed(_ model: Model, _ prefix: String) -> [SafetensorsFile.Tensor] {
+            Checkpoint.file(for: model).tensors.map { tensor in
+                var renamed = tensor
+                renamed.name = prefix + tensor.name
+                return renamed
+            }
         }
+        var tensors = prefixed(trainer.model, "model.") + (trainer.averaged.map { prefixed($0, "average.") } ?? [])
         for (name, tensor) in trainer.optimizer.state {
             tensors.append(.init(name: "optimizer." + name, shape: tensor.shape, floats: tensor.values))
         }
@@ -90,7 +93,7 @@ public struct TrainingState {
         }
         let settings: Settings
         do { settings = try JSONDecoder().decode(Settings.self, from: Data(json.utf8)) }
-        catch { throw RunFolderError("\(path): its settings are not a training run's (\(Self.reason(error)))") }
+        catch { throw RunFolderError("\(path): its settings are not a training run's (\(decodingProblem(error)))") }
         guard let epochs = file.metadata["epochs_done"].flatMap(Int.init), let step = file.metadata["step"].flatMap(Int.init),
               epochs >= 0, step >= 0 else {
             throw RunFolderError("\(path): epochs_done and step must be whole numbers ≥ 0")
@@ -101,26 +104,18 @@ public struct TrainingState {
                              file: file)
     }
 
-    /// A decoding error's gist, on one line.
-    static func reason(_ error: Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): return "no \(key.stringValue)"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
-             DecodingError.dataCorrupted(let context):
-            return context.codingPath.map(\.stringValue).joined(separator: ".") + ": " + context.debugDescription
-        default: return "malformed JSON"
-        }
-    }
-
     /// Puts the saved weights, optimiser buffers and positions back into a freshly built run.
     public func restore(into trainer: Trainer, loader: BatchLoader, source: String) throws {
         guard step == epochsDone * trainer.stepsPerEpoch else {
             throw RunFolderError("\(source): step \(step) does not follow from \(epochsDone) epochs of \(trainer.stepsPerEpoch) batches (another data set or batch size?)")
         }
-        let modelTensors = file.tensors.filter { $0.name.hasPrefix("model.") }.map {
-            NamedTensor(name: String($0.name.dropFirst(6)), shape: $0.shape, values: $0.floats())
+        func tensors(_ prefix: String) -> [NamedTensor] {
+            file.tensors.filter { $0.name.hasPrefix(prefix) }.map {
+                NamedTensor(name: String($0.name.dropFirst(prefix.count)), shape: $0.shape, values: $0.floats())
+            }
         }
-        try trainer.model.load(stateDict: modelTensors, source: source)
+        try trainer.model.load(stateDict: tensors("model."), source: source)
+        if let averaged = trainer.averaged { try averaged.load(stateDict: tensors("average."), source: source + " (its average)") }
         for (name, tensor) in trainer.optimizer.state {
             guard let saved = file["optimizer." + name], saved.elementCount == tensor.count else {
                 throw RunFolderError("\(source): optimizer state \"\(name)\" is missing or has the wrong size")

@@ -35,7 +35,7 @@ struct PredictCommand: ParsableCommand {
                                      to: saveInputs + "/\(name)-28x28.png")
             }
         }
-        let probabilities = DigitClassifier(model: model, dataset: dataset, source: checkpoint)
+        let probabilities = DigitClassifier(model: model, dataset: dataset)
             .probabilities(of: digits, threads: Threads.available)
         for (index, path) in images.enumerated() {
             let ranked = probabilities[index].enumerated().sorted { $0.element > $1.element }.prefix(top)

@@ -69,6 +69,7 @@ func describe(_ recipe: Recipe) -> String {
     if recipe.schedule != .constant { parts.append(recipe.schedule.description) }
     if recipe.rotationDegrees > 0 { parts.append("rotation ±\(recipe.rotationDegrees)°") }
     if recipe.translateFraction > 0 { parts.append("translation ±\(recipe.translateFraction)") }
+    if let decay = recipe.averagingDecay { parts.append("weights averaged (EMA \(decay))") }
     return parts.joined(separator: ", ")
 }
 

@@ -8,7 +8,7 @@ struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Backpropagation you can see, check and use: from a hand calculation to a CNN that reads digits.",
-        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ReportCommand.self, SummaryCommand.self, ImportCommand.self, SheetCommand.self, CheckCommand.self, ServeCommand.self, DataCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ReportCommand.self, SummaryCommand.self, ImportCommand.self, SheetCommand.self, CheckCommand.self, ServeCommand.self, DataCommand.self, BenchCommand.self, ChartCommand.self]
     )
 }
 

@@ -161,6 +161,25 @@ struct HostileInputTests {
         }
     }
 
+    /// `backprop chart` draws a described chart as SVG and PNG; a folder, a device or a malformed
+    /// description is one line, and nothing is written.
+    @Test func chartsAreDrawnOrRefused() throws {
+        let folder = Backprop.temporaryFolder()
+        let good = folder + "/good.json"
+        try AtomicFile.write(#"{"title": "t", "x_label": "s", "y_label": "%", "series": [{"name": "a", "points": [[1, 99], [2, 99.5]]}]}"#, to: good)
+        let drawn = try Backprop.run(["chart", good, "--out", folder + "/good"], timeout: 60)
+        #expect(drawn.status == 0, "\(drawn.errors)")
+        #expect(FileManager.default.contents(atPath: folder + "/good.png")?.starts(with: [0x89, 0x50]) == true)
+        #expect(String(decoding: FileManager.default.contents(atPath: folder + "/good.svg") ?? Data(), as: UTF8.self).contains("<polyline"))
+        try AtomicFile.write(#"{"title": "t", "x_label": "s", "y_label": "%", "series": [{"name": "a", "points": [[1, "x"]]}]}"#,
+                             to: folder + "/bad.json")
+        for (file, words) in [(folder + "/bad.json", ["bad.json", "series"]), ("/dev/zero", ["/dev/zero", "bytes"]), (folder, ["folder"])] {
+            let before = Self.snapshot(folder)
+            Self.expectOneLineFailure(try Backprop.run(["chart", file, "--out", folder + "/out"], timeout: 60), mentioning: words)
+            #expect(Self.snapshot(folder) == before)
+        }
+    }
+
     /// `--out` naming an earlier run is refused before anything is written, unless `--force`.
     @Test func anEarlierRunIsNotOverwritten() throws {
         let data = try Self.dataFolder()

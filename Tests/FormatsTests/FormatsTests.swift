@@ -109,6 +109,37 @@ struct ChartTests {
         #expect(image.pixels.contains { $0 < 0.2 })          // ink: axes, text, lines
     }
 
+    /// A chart described in JSON (`backprop chart`) is drawn as described; anything malformed is
+    /// one line naming the field.
+    @Test func chartFromJSON() throws {
+        let text = #"""
+            {"title": "s6", "x_label": "seconds", "y_label": "accuracy", "y_range": [98, 100],
+             "reference_lines": [{"y": 99.4, "label": "99.4%"}],
+             "series": [{"name": "backprop", "points": [[8, 99.0], [16, 99.45]]},
+                        {"name": "pytorch", "points": [[25, 98.9]], "color": 3, "dashed": true}]}
+            """#
+        let chart = try ChartFile.parse(Array(text.utf8), source: "c.json")
+        #expect(chart.series.map(\.name) == ["backprop", "pytorch"] && chart.series[1].dashed && !chart.series[0].dashed)
+        #expect(chart.series[0].points.map(\.y) == [99.0, 99.45] && chart.series[1].color == Color.palette[3])
+        #expect(chart.yRange == 98...100 && chart.referenceLines.map(\.y) == [99.4])
+        #expect(Figure([chart]).svg().contains(">pytorch<"))
+        let bad: [(String, String)] = [
+            ("[1, 2]", "not a chart description"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y"}"#, "no series"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "series": []}"#, "expected 1 to 100"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "series": [{"name": "a", "points": [[1, 2, 3]]}]}"#, "point 1 has 3 numbers"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "series": [{"name": "a", "points": [[1, 1e300]]}]}"#, "finite number"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "series": [{"name": "a", "points": [], "color": 10}]}"#, "palette index"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "y_range": [2, 1], "series": [{"name": "a", "points": []}]}"#, "low < high"),
+            (#"{"title": "t", "x_label": "x", "y_label": "y", "series": [{"name": 5, "points": []}]}"#, "series[0].name"),
+        ]
+        for (json, words) in bad {
+            let error = #expect(throws: ChartFileError.self) { try ChartFile.parse(Array(json.utf8), source: "c.json") }
+            #expect(error?.description.contains(words) == true && error?.description.contains("\n") == false,
+                    "\(json): \(error?.description ?? "no error")")
+        }
+    }
+
     @Test func niceTicksAreRound() {
         let ticks = niceTicks(0, 1, count: 6)
         #expect(ticks.count == 6 && ticks.enumerated().allSatisfy { abs($0.element - 0.2 * Double($0.offset)) < 1e-12 })

@@ -10,7 +10,7 @@ struct DigitClassifierTests {
     static func classifier() -> DigitClassifier {
         let model = Models.named("s6")!.makeModel()
         model.initialize(seed: 7)
-        return DigitClassifier(model: model, source: "s6, initialised with seed 7")
+        return DigitClassifier(model: model)
     }
 
     /// A "7": a bar and a diagonal, grey levels 0…1.

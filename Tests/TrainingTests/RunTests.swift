@@ -19,10 +19,12 @@ func syntheticMNISTFolder(train: Int, test: Int) throws -> String {
 
 @Suite("Training runs: stop, resume, refuse", .serialized)
 struct RunTests {
-    static func configuration(_ model: ModelDefinition = Models.s5k, data: String, out: String) -> RunConfiguration {
+    static func configuration(_ model: ModelDefinition = Models.s5k, data: String, out: String,
+                              averagingDecay: Float? = nil) -> RunConfiguration {
         var recipe = model.recipe
         recipe.epochs = 3
         recipe.batchSize = 64
+        recipe.averagingDecay = averagingDecay
         return RunConfiguration(model: model, recipe: recipe, seed: 5, dataset: .mnist, dataDirectory: data,
                                 outDirectory: out, trainLimit: 640, testLimit: 200)
     }
@@ -37,16 +39,16 @@ struct RunTests {
 
     /// A run stopped in the middle of its second epoch keeps epoch 1's files; resumed, it ends with
     /// the very bytes of a run that was never stopped. A model file's run resumes from the
-    /// model.json in its folder.
-    @Test(arguments: [false, true])
-    func stoppedMidEpochThenResumedIsBitIdentical(fromModelFile: Bool) throws {
+    /// model.json in its folder; a run that averages its weights, with its average.
+    @Test(arguments: [(false, nil), (true, nil), (false, 0.9)] as [(Bool, Float?)])
+    func stoppedMidEpochThenResumedIsBitIdentical(fromModelFile: Bool, averagingDecay: Float?) throws {
         let data = try syntheticMNISTFolder(train: 640, test: 200)
         let out = NSTemporaryDirectory() + "backprop-runs-\(UUID().uuidString)"
         defer { for path in [data, out] { try? FileManager.default.removeItem(atPath: path) } }
         let model = fromModelFile ? try ModelFile.parse(Self.learnersModel, source: "test") : Models.s5k
-        _ = try TrainingRun(Self.configuration(model, data: data, out: out + "/whole")) { _ in }.execute()
+        _ = try TrainingRun(Self.configuration(model, data: data, out: out + "/whole", averagingDecay: averagingDecay)) { _ in }.execute()
 
-        let stopped = TrainingRun(Self.configuration(model, data: data, out: out + "/stopped")) { _ in }
+        let stopped = TrainingRun(Self.configuration(model, data: data, out: out + "/stopped", averagingDecay: averagingDecay)) { _ in }
         var stoppedAt: BatchProgress?
         stopped.onBatch = { progress in
             if progress.epoch == 2 && progress.batch == 4 { stoppedAt = progress; stopped.stop() }

@@ -100,6 +100,35 @@ struct TrainerTests {
         #expect(copy.stateDict() == fresh.stateDict())
     }
 
+    /// With `averagingDecay`, the trainer keeps average ← d·average + (1 − d)·weights after every
+    /// step (d = min(decay, (1 + step)/(10 + step))), for weights and running statistics alike,
+    /// and evaluates the average, not the weights it trains.
+    @Test func averagesTheWeightsItEvaluates() throws {
+        let data = syntheticDigits(count: 256, seed: 6)
+        let model = try tinyModel()
+        model.initialize(seed: 3)
+        let decay: Float = 0.5
+        let trainer = Trainer(model: model, recipe: Recipe(epochs: 1, batchSize: 32, learningRate: 0.05, momentum: 0.9,
+                                                           averagingDecay: decay),
+                              stepsPerEpoch: 8, seed: 1)
+        let averaged = try #require(trainer.averaged)
+        #expect(trainer.evaluated === averaged)
+        func state(_ model: Model) -> [Float] { model.stateDict().filter { !$0.isInteger }.flatMap(\.values) }
+        var expected = state(model)
+        var step = 0
+        _ = try trainer.trainEpoch(on: loader(data, batchSize: 32)) { _ in
+            step += 1
+            let d = min(decay, Float(1 + step) / Float(10 + step))
+            expected = zip(expected, state(model)).map { d * $0 + (1 - d) * $1 }
+            return true
+        }
+        #expect(step == 8)
+        #expect(zip(state(averaged), expected).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+        #expect(state(averaged) != state(model))
+        let source = loader(data, batchSize: 64)
+        #expect(trainer.evaluate(on: source).loss == Trainer.evaluate(model: averaged, on: source).loss)
+    }
+
     @Test func sameSeedSameWeights() throws {
         func run() throws -> [Float] {
             let data = syntheticDigits(count: 300, seed: 3)
