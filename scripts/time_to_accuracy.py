@@ -65,6 +65,7 @@ def run(engine, command, parse, target, full):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="s6")
+    parser.add_argument("--recipe", default="default", help="another of the model's recipes (backprop train --recipe)")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated")
     parser.add_argument("--target", type=float, default=99.4)
     parser.add_argument("--threads", type=int, default=2)
@@ -75,16 +76,17 @@ def main():
     parser.add_argument("--backprop", default=".build/release/backprop")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    name = args.model + ("" if args.recipe == "default" else "-" + args.recipe)
     engines = args.engines.split(",")
     runs = {}   # (engine, seed) → [(seconds, accuracy)]
     for seed in seeds:
         for engine in engines:
             if engine == "backprop":
-                command = ["stdbuf", "-oL", args.backprop, "train", "--model", args.model, "--seed", str(seed),
-                           "--threads", str(args.threads), "--out", f"runs/time-to-accuracy/{args.model}-seed{seed}", "--force"]
+                command = [args.backprop, "train", "--model", args.model, "--recipe", args.recipe, "--seed", str(seed),
+                           "--threads", str(args.threads), "--out", f"runs/time-to-accuracy/{name}-seed{seed}", "--force"]
                 parse = backprop_accuracy
             elif engine == "pytorch":
-                command = [sys.executable, "scripts/torch_twin.py", "train", args.model, "--seed", str(seed),
+                command = [sys.executable, "scripts/torch_twin.py", "train", args.model, "--recipe", args.recipe, "--seed", str(seed),
                            "--threads", str(args.threads), "--backprop", args.backprop]
                 if not args.full:
                     command += ["--stop-at", str(args.target)]
@@ -96,7 +98,7 @@ def main():
 
     lines = []
     emit = lines.append
-    emit(f"{args.model}, its own recipe, {args.threads} threads; wall-clock seconds from starting the process until the "
+    emit(f"{args.model}, " + ("its own recipe" if args.recipe == "default" else f"recipe {args.recipe}") + f", {args.threads} threads; wall-clock seconds from starting the process until the "
          f"test accuracy printed after an epoch first reached {args.target}%; {datetime.date.today()}")
     emit("")
     emit("| seed | " + " | ".join(f"{e}: seconds (epoch)" for e in engines) + " |")
@@ -124,17 +126,17 @@ def main():
             series.append({"name": f"{engine}, seed {seed}", "points": [list(p) for p in points],
                            "color": seeds.index(seed) % 10, "dashed": engine == "pytorch"})
         low = min([a for points in runs.values() for _, a in points] + [args.target])
-        chart = {"title": f"{args.model}: test accuracy against wall-clock time (dashed: PyTorch)",
+        chart = {"title": f"{name}: test accuracy against wall-clock time (dashed: PyTorch)",
                  "x_label": "seconds since the process started", "y_label": "test accuracy (%)",
                  "y_range": [max(97.0, min(99.0, float(int(low)))), 100.0],
                  "reference_lines": [{"y": args.target, "label": f"{args.target}%"}], "series": series}
         os.makedirs("runs/time-to-accuracy", exist_ok=True)
-        spec = f"runs/time-to-accuracy/{args.model}-chart.json"
+        spec = f"runs/time-to-accuracy/{name}-chart.json"
         with open(spec, "w") as f:
             json.dump(chart, f)
         subprocess.run([args.backprop, "chart", spec, "--out", args.chart], check=True)
     if args.update:
-        replace_section(args.update, "time-to-accuracy", report)
+        replace_section(args.update, "time-to-accuracy" + ("" if args.recipe == "default" else "-" + args.recipe), report)
 
 
 if __name__ == "__main__":

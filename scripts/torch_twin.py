@@ -5,7 +5,7 @@
     scripts/torch_twin.py export MODEL OUT [--steps 30] [--seed 0]
     scripts/torch_twin.py agree FOLDER [--module FILE.py:Class]
     scripts/torch_twin.py time-epoch MODEL [--batch-size 128] [--threads 2] [--data data/mnist]
-    scripts/torch_twin.py train MODEL [--seed 1] [--threads 2] [--data data/mnist] [--stop-at 99.4]
+    scripts/torch_twin.py train MODEL [--recipe NAME] [--seed 1] [--threads 2] [--data data/mnist] [--stop-at 99.4]
 
 `check` builds the model of the checkpoint (--model, else the model.json beside it, else the shipped model it names) from `backprop summary --model M --json` (same layers,
 same module names), loads `model.safetensors` with `load_state_dict(strict=True)` and prints
@@ -384,8 +384,9 @@ def time_epoch(args):
               f"one training epoch in {seconds:.1f} s ({len(y) / seconds:.0f} images/s), test set in {eval_seconds:.2f} s")
 
 
-def recipe_of(backprop, model):
-    text = subprocess.run([backprop, "summary", "--model", model, "--model-file"], check=True, capture_output=True, text=True).stdout
+def recipe_of(backprop, model, name="default"):
+    text = subprocess.run([backprop, "summary", "--model", model, "--recipe", name, "--model-file"],
+                          check=True, capture_output=True, text=True).stdout
     return json.loads(text)["recipe"]
 
 
@@ -411,7 +412,7 @@ def train(args):
     import time
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    recipe = recipe_of(args.backprop, args.model)
+    recipe = recipe_of(args.backprop, args.model, args.recipe)
     twin = Twin(architecture(args.backprop, args.model))
     mean, std = NORMALIZATION["mnist"]
     x = torch.tensor(read_idx(f"{args.data}/train-images-idx3-ubyte", True).astype(np.float32) / 255)
@@ -505,6 +506,7 @@ if __name__ == "__main__":
     r = sub.add_parser("train")
     r.add_argument("model")
     r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--recipe", default="default", help="another of the model's recipes (backprop train --recipe)")
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--data", default="data/mnist")
     r.add_argument("--backprop", default=".build/release/backprop")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import NN
 
 extension CourseRules: ExpressibleByArgument {}
@@ -9,6 +10,9 @@ struct SummaryCommand: ParsableCommand {
         abstract: "Print a model's layers: output shapes, parameters, receptive field and jump, mult-adds, memory.")
 
     @Option(help: modelHelp) var model = "s6"
+
+    @Option(help: "Show the model with its recipe of this name instead of its own (and --model-file writes that one).")
+    var recipe = "default"
 
     @Option(help: "Batch size for the activation-memory estimate, \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound).")
     var batchSize = 128
@@ -36,7 +40,7 @@ struct SummaryCommand: ParsableCommand {
             for definition in Models.all { print("\(definition.name)  \(definition.summary)") }
             return
         }
-        let definition = try modelDefinition(named: model, source: "--model")
+        let definition = try modelDefinition(named: model, source: "--model").withRecipe(named: recipe, source: "--recipe")
         if json {
             print(definition.makeModel().architectureJSON())
             return
@@ -47,6 +51,9 @@ struct SummaryCommand: ParsableCommand {
         }
         print(ModelSummary(model: definition.makeModel()).render(batchSize: batchSize), terminator: "")
         print("Recipe: \(describe(definition.recipe))")
+        for (name, other) in definition.otherRecipes.sorted(by: { $0.key < $1.key }) where other != definition.recipe {
+            print("Recipe \(quoted(name)) (--recipe \(name)): \(describe(other))")
+        }
         if let rules {
             let checks = rules.check(definition)
             print("\nThe course's rules (\(rules.rawValue)):")

@@ -17,6 +17,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on MNIST (or Fashion-MNIST) with its recipe, print the course's test line each epoch, save the run.")
 
     @Option(help: ArgumentHelp(modelHelp.abstract + " (default: s6)")) var model: String?
+    @Option(help: "Start from the model's recipe of this name instead of its own, e.g. --model s7 --recipe speedrun (backprop summary lists a model's recipes).")
+    var recipe: String?
     @Option(help: "Epochs, \(Recipe.Limits.epochs.lowerBound) to \(Recipe.Limits.epochs.upperBound) (default: the model's recipe).")
     var epochs: Int?
     @Option(help: "Batch size, \(Recipe.Limits.batchSize.lowerBound) to \(Recipe.Limits.batchSize.upperBound) (default: the model's recipe).")
@@ -59,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     /// The options that change what a run computes: a resumed run takes all of them from its state.
     var recipeOptionsGiven: [String] {
         let given: [(String, Bool)] = [
-            ("--model", model != nil), ("--epochs", epochs != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
+            ("--model", model != nil), ("--recipe", recipe != nil), ("--epochs", epochs != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
             ("--momentum", momentum != nil), ("--optimizer", optimizer != nil), ("--nesterov", nesterov != nil),
             ("--weight-decay", weightDecay != nil), ("--schedule", schedule != nil), ("--warmup", warmup != nil),
             ("--step-size", stepSize != nil), ("--gamma", gamma != nil), ("--rotation", rotation != nil),
@@ -110,8 +112,9 @@ struct TrainCommand: ParsableCommand {
 
     /// The run the options describe (a new run; `--resume` reads its own).
     func configuration() throws -> RunConfiguration {
-        let definition = try modelDefinition(named: model ?? "s6", source: "--model")
-        var configuration = RunConfiguration(model: definition, recipe: recipe(for: definition), seed: seed ?? 1,
+        var definition = try modelDefinition(named: model ?? "s6", source: "--model")
+        if let recipe { definition = try definition.withRecipe(named: recipe, source: "--recipe") }
+        var configuration = RunConfiguration(model: definition, recipe: self.recipe(for: definition), seed: seed ?? 1,
                                              dataset: dataset ?? .mnist,
                                              dataDirectory: data, outDirectory: out, trainLimit: trainLimit,
                                              testLimit: testLimit, threads: threads ?? Threads.available)
