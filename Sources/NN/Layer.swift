@@ -28,6 +28,8 @@ public final class Context {
 /// - `backward` takes ∂L/∂output for the same batch, ADDS ∂L/∂parameter into each parameter's
 ///   gradient, and returns ∂L/∂input in a tensor the layer owns (or nil when
 ///   `needsInputGradient` is false, as for a network's first layer, which has no one to pass it to).
+///   It follows one forward pass and may use up what that pass kept (`ConvBlock` writes its
+///   gradient over the convolution's output): a second backward needs a second forward.
 ///
 /// Most layers are one PyTorch module each (`Conv2d`, `BatchNorm2d`, ...) and describe themselves
 /// as one (`spec`, parameters, buffers, initialisation). A layer made of others lists them as

@@ -37,11 +37,14 @@ public struct LayerBenchmark {
         return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }
 
-    /// Median seconds of `body` over `repeats` calls, after one warm-up call.
-    func time(_ body: () -> Void) -> Double {
+    /// Median seconds of `body` over `repeats` calls, after one warm-up call; `setup`, untimed,
+    /// runs before each.
+    func time(setup: () -> Void = {}, _ body: () -> Void) -> Double {
+        setup()
         body()
         var samples: [Double] = []
         for _ in 0..<repeats {
+            setup()
             let start = Self.now()
             body()
             samples.append(Double(Self.now() - start) / 1e9)
@@ -82,7 +85,10 @@ public struct LayerBenchmark {
             let forward = time { output = step.forward(input, context: context) }
             let gradient = Tensor(shape: output.shape)
             for i in 0..<gradient.count { gradient[i] = random.uniform(-1, 1) / Float(batchSize) }
-            let backward = time { _ = step.backward(gradient, context: context, needsInputGradient: index > 0) }
+            // Each backward after a forward of its own (a backward may use up what the forward kept).
+            let backward = time(setup: { output = step.forward(input, context: context) }) {
+                _ = step.backward(gradient, context: context, needsInputGradient: index > 0)
+            }
             let perExample = Array(input.shape.dropFirst())
             timings.append(LayerTiming(name: name, description: step.description, outputShape: output.shape,
                                        forwardSeconds: forward, backwardSeconds: backward,

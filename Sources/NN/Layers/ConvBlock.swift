@@ -20,7 +20,9 @@ import Kernels
 ///   0 elsewhere, because y > 0 exactly where ReLU passed and dropout kept (k = 1/(1 − p), or 1):
 ///   so neither ReLU's output nor the mask is stored. BatchNorm's backward (see `BatchNorm2d`)
 ///   runs on g′ as it is read, giving ∂L/∂γ, ∂L/∂β and ∂L/∂z; then the convolution's backward
-///   gives ∂L/∂w and ∂L/∂x.
+///   gives ∂L/∂w and ∂L/∂x. ∂L/∂z is written over z itself (each value is computed from z at
+///   the same place and z is not needed after it), which saves a buffer the size of the block's
+///   output: so a forward pass serves one backward pass, not two.
 ///
 /// The results equal the four layers run one after another (the tests compare: bit for bit when
 /// training, to rounding when folded).
@@ -31,8 +33,7 @@ public final class ConvBlock: Layer {
     public let dropout: Dropout?
 
     private let output = Tensor(shape: [0])
-    private let normalizationGradient = Tensor(shape: [0])
-    private var convolutionOutput: Tensor?      // z, kept for backward (nil after a folded pass)
+    private var convolutionOutput: Tensor?      // z, kept for backward (nil after a folded pass or a backward)
     private var mask: DropoutMask?
 
     /// The block of a convolution from `input` to `output` channels, without bias (BatchNorm's β
@@ -89,14 +90,15 @@ public final class ConvBlock: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let z = convolutionOutput else {
-            preconditionFailure("ConvBlock.backward after an evaluation pass that kept nothing: evaluate with Context(needsBackward: true)")
+            preconditionFailure("ConvBlock.backward without a forward pass that kept z: once per training forward pass (or one with Context(needsBackward: true))")
         }
         let norm = normalization
-        normalizationGradient.reshape(z.shape)
+        // ∂L/∂z over z (the kernel reads x[i] before it writes dx[i], at the same i).
         BatchNormKernel.backward(norm.layout(of: z), g: outputGradient.data, x: z.data, through: output.data,
                                  keptScale: mask?.scale ?? 1, norm.kernelChannels, statisticsFromBatch: norm.fromBatch,
-                                 dx: normalizationGradient.data, gammaGradient: norm.weight.gradient.data,
+                                 dx: z.data, gammaGradient: norm.weight.gradient.data,
                                  betaGradient: norm.bias.gradient.data, threads: context.threads)
-        return convolution.backward(normalizationGradient, context: context, needsInputGradient: needsInputGradient)
+        convolutionOutput = nil
+        return convolution.backward(z, context: context, needsInputGradient: needsInputGradient)
     }
 }
