@@ -6,9 +6,10 @@ import NN
 
 /// Everything needed to continue a run exactly where it stopped, saved after every epoch as
 /// `training-state.safetensors`: the model's tensors ("model.…"), their moving average's if the
-/// recipe keeps one ("average.…"), the optimiser's buffers ("optimizer.…"), and in the metadata the run's configuration, the schedule's position and both
-/// random generators (the loader's, behind shuffles and augmentation, and dropout's). Resuming
-/// from it gives weights bit-identical to a run that was never interrupted.
+/// recipe keeps one ("average.…"), the optimiser's buffers ("optimizer.…"), and in the metadata
+/// the run's configuration, the schedule's position and both random generators (the loader's,
+/// behind shuffles and augmentation, and dropout's). Resuming from it gives weights bit-identical
+/// to a run that was never interrupted.
 public struct TrainingState {
     /// What the run was started with (JSON in the metadata).
     public struct Settings: Codable, Equatable {
