@@ -105,7 +105,7 @@ public enum Models {
         // "speedrun": to 99.4% as soon as possible, not to stay there (#17). Seven epochs (about
         // 17 s on two cores), a 20% warm-up, no rotation (it slows early learning) and the
         // weights averaged (EMA 0.995, about 200 steps), which lifts every early epoch by
-        // 0.1–0.3%; chosen on the validation split, seeds 1–3 (docs/experiments.md).
+        // 0.1–0.3%; chosen on the validation split, seeds 1–3 and 6–9 (docs/experiments.md).
         otherRecipes: ["speedrun": Recipe(epochs: 7, batchSize: 128, learningRate: 0.05, momentum: 0.9, nesterov: true,
                                           schedule: .oneCycle(maxLearningRate: 0.1, percentStart: 0.2, divFactor: 25,
                                                               finalDivFactor: 1e4, baseMomentum: 0.85, maxMomentum: 0.95),
