@@ -21,19 +21,27 @@ from replace_section import replace_section
 ACCURACY = "Accuracy: "
 
 
-def timed_lines(command, parse):
-    """Runs `command`, yielding (seconds since its start, parsed value) for each line `parse` accepts."""
+def timed_lines(command, parse, log):
+    """Runs `command`, yielding (seconds since its start, parsed value) for each line `parse` accepts;
+    its standard error goes to the file `log`, whose last line is shown if it fails."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-    try:
-        for line in process.stdout:
-            value = parse(line)
-            if value is not None:
-                yield time.perf_counter() - start, value
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    with open(log, "w") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, bufsize=1)
+        killed = False
+        try:
+            for line in process.stdout:
+                value = parse(line)
+                if value is not None:
+                    yield time.perf_counter() - start, value
+        finally:
+            if process.poll() is None:
+                process.kill()
+                killed = True
+            process.wait()
+    if process.returncode != 0 and not killed:
+        lines = open(log).read().strip().splitlines()
+        print(f"  {command[0]} failed ({process.returncode}): {lines[-1] if lines else 'no message'} (see {log})",
+              file=sys.stderr, flush=True)
 
 
 def backprop_accuracy(line):
@@ -51,10 +59,10 @@ def torch_accuracy(line):
         return None
 
 
-def run(engine, command, parse, target, full):
+def run(engine, command, parse, target, full, log):
     """Every epoch's (seconds, accuracy) until the target is first reached (or all, with full)."""
     points = []
-    for seconds, accuracy in timed_lines(command, parse):
+    for seconds, accuracy in timed_lines(command, parse, log):
         points.append((seconds, accuracy))
         print(f"  {engine}: epoch {len(points)} at {seconds:.1f} s: {accuracy:.2f}%", file=sys.stderr, flush=True)
         if accuracy >= target and not full:
@@ -94,7 +102,9 @@ def main():
             else:
                 sys.exit(f"time-to-accuracy: --engines: unknown engine {engine!r}; expected backprop or pytorch")
             print(f"{engine}, seed {seed}:", file=sys.stderr, flush=True)
-            runs[(engine, seed)] = run(engine, command, parse, args.target, args.full)
+            os.makedirs("runs/time-to-accuracy", exist_ok=True)
+            runs[(engine, seed)] = run(engine, command, parse, args.target, args.full,
+                                       f"runs/time-to-accuracy/{name}-{engine}-seed{seed}.stderr")
 
     lines = []
     emit = lines.append
