@@ -166,8 +166,8 @@ struct ExplainedIteration: Encodable {
 /// `bytes` decoded as JSON into `type`, or a 400 naming what was wrong and where.
 func decodeJSON<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
     func path(_ codingPath: [any CodingKey]) -> String {
-        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
+        let text = jsonPath(codingPath)
+        return text.isEmpty ? "the body" : text
     }
     do {
         return try JSONDecoder().decode(type, from: Data(bytes))

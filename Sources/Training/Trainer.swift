@@ -106,6 +106,9 @@ public final class Trainer {
     public let averaged: Model?
     /// The model each epoch evaluates and saves: the average when there is one, else the model.
     public var evaluated: Model { averaged ?? model }
+    /// Each tensor of the average beside the model's it follows, gathered once (the layers build
+    /// their name lists anew on every call); `copied` marks counts, which are copied, not averaged.
+    private let averagedPairs: [(average: Tensor, current: Tensor, copied: Bool)]
     private var evaluator: Evaluator?
 
     public init(model: Model, recipe: Recipe, stepsPerEpoch: Int, seed: UInt64, threads: Int = Threads.available) {
@@ -122,7 +125,12 @@ public final class Trainer {
                              weightDecay: recipe.weightDecay)
         }
         context = Context(training: true, seed: seed &+ 0x5EED, threads: threads)
-        averaged = recipe.averagingDecay == nil ? nil : model.copy()
+        let averaged = recipe.averagingDecay == nil ? nil : model.copy()
+        self.averaged = averaged
+        averagedPairs = averaged.map { average in
+            zip(average.parameters, model.parameters).map { ($0.parameter.value, $1.parameter.value, false) }
+                + zip(average.buffers, model.buffers).map { ($0.buffer.tensor, $1.buffer.tensor, $1.buffer.isInteger) }
+        } ?? []
     }
 
     /// Restores the position of a resumed run.
@@ -182,15 +190,12 @@ public final class Trainer {
     /// (counts are copied). The decay starts low, (1 + step) / (10 + step), so that the first
     /// steps' average is not held back by the initial weights, and rises to the recipe's.
     private func updateAverage() {
-        guard let averaged, let decay = recipe.averagingDecay else { return }
+        guard let decay = recipe.averagingDecay else { return }
         let d = min(decay, Float(1 + step) / Float(10 + step))
-        func blend(_ average: Tensor, _ current: Tensor) {
-            for i in 0..<average.count { average.data[i] = d * average.data[i] + (1 - d) * current.data[i] }
-        }
-        for (average, current) in zip(averaged.parameters, model.parameters) { blend(average.parameter.value, current.parameter.value) }
-        for (average, current) in zip(averaged.buffers, model.buffers) {
-            if current.buffer.isInteger { average.buffer.tensor.copy(from: current.buffer.tensor) }
-            else { blend(average.buffer.tensor, current.buffer.tensor) }
+        for (average, current, copied) in averagedPairs {
+            if copied { average.copy(from: current); continue }
+            let a = average.data, c = current.data
+            for i in 0..<average.count { a[i] = d * a[i] + (1 - d) * c[i] }
         }
     }
 
