@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// The kernels are only fast when the compiler may use this CPU's vector units (AVX-512 here) and
+// The kernels are only fast when the compiler may use this CPU's vector units (AVX-512 or AVX2) and
 // drop bounds checks: measured here, a plain `-c release` build is 4–5× slower
 // (../shared/notes/cpu-kernels.md). So every release build of the engine gets these flags; debug
 // builds stay checked. `unsafeFlags` are fine for a root package such as this tool. Code built so
@@ -38,8 +38,10 @@ let package = Package(
         // `backprop check`: a learner's own Part 1 spreadsheet read, its formulas evaluated, every
         // cell compared with the exact values from the learner's own starting point, each slip named.
         .target(name: "Check", dependencies: ["Sheet", "Formats", "Pictures"]),
+        // Whether the CPU has AVX-512's 32 wide vector registers (cpuid), for the micro-kernels' shapes.
+        .target(name: "CPUFeatures"),
         // Raw SIMD loops over pointers, the parallel-for, the random generator.
-        .target(name: "Kernels", swiftSettings: fast),
+        .target(name: "Kernels", dependencies: ["CPUFeatures"], swiftSettings: fast),
         // Tensors, batches, layers, models, losses, optimisers, schedules, recipes, the summary.
         .target(name: "NN", dependencies: ["Kernels", "Formats"], swiftSettings: fast),
         // The training loop, evaluation, runs and their files, results reports, benchmarks.
@@ -69,7 +71,7 @@ let package = Package(
         // `backprop import`'s tracer, run by a Python with PyTorch; scripts/torch_twin.py imports it too.
         resources: [.embedInCode("import_tracer.py")],
         swiftSettings: fast),
-        .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats"]),
+        .testTarget(name: "SheetTests", dependencies: ["Sheet", "Formats", "Kernels"]),
         .testTarget(name: "CheckTests", dependencies: ["Check", "Sheet", "Formats", "ZIPFoundation"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "Sheet"]),

@@ -1,5 +1,5 @@
-/// The fast convolution for one fixed shape: direct convolutions in SIMD16 register blocks over
-/// both cores.
+/// The fast convolution for one fixed shape: direct convolutions in register blocks over both
+/// cores.
 ///
 /// Every pass reads zero-padded planes (`PaddedPlanes`) in which each kernel tap is one offset, so
 /// 32 neighbouring outputs read 32 neighbouring inputs:
@@ -12,7 +12,8 @@
 ///                      ∂w[o,c,i,j] += Σ_{n,y,x} ∂out[n,o,y,x] · (in[n] padded)[c, y+i, x+j]
 ///                      ∂b[o] += Σ_{n,y,x} ∂out[n,o,y,x]
 /// Convolutions run in 8×32 (and 12×32, 4×32) register blocks (`convolve8x32`), dot products in 4×4
-/// blocks (`dot4x4`), both in `MicroKernel.swift`. Images small enough to waste a block are
+/// blocks (`dot4x4`), both in `MicroKernel.swift` (on CPUs without AVX-512, in smaller pieces of
+/// the same blocks: `RegisterBlocks`). Images small enough to waste a block are
 /// stacked in groups; unpadded images are read where they are. The batch is split over the
 /// threads, each with its own scratch (padded planes, a result tile, partial weight gradients
 /// added up at the end). All memory is planned in `init`: nothing is allocated per call.
@@ -24,6 +25,8 @@ public final class Conv2dKernel {
     public let shape: Conv2dShape
     /// Threads the batch is spread over (at most the batch size).
     public let threads: Int
+    /// The micro-kernels' register blocks (this CPU's unless a test asks for the other).
+    public let registers: RegisterBlocks
 
     let taps: Int                     // K = Cin·k·k: weights per output channel
     let flippedTaps: Int              // Cout·k·k: weights per input channel in backward-data
@@ -52,10 +55,11 @@ public final class Conv2dKernel {
     let partials: [UnsafeMutablePointer<Float>]            // outRows4 × taps4 weight sums, then outRows4 bias sums
 
     /// Plans the kernel for `shape`, to run on at most `threads` threads.
-    public init(shape: Conv2dShape, threads: Int) {
+    public init(shape: Conv2dShape, threads: Int, registers: RegisterBlocks = .native) {
         precondition(shape.batch >= 0 && shape.inChannels > 0 && shape.outChannels > 0 && shape.kernelSize > 0
                      && shape.padding >= 0 && shape.outHeight > 0 && shape.outWidth > 0, "bad convolution \(shape)")
         self.shape = shape
+        self.registers = registers
         let k = shape.kernelSize, p = shape.padding
         let threadCount = max(1, min(threads, shape.batch))
         self.threads = threadCount
@@ -209,8 +213,8 @@ public final class Conv2dKernel {
                 }
                 for o in Swift.stride(from: 0, to: self.outRows4, by: 4) {
                     for t in Swift.stride(from: 0, to: self.taps4, by: 4) {
-                        dot4x4(gradient + o * stride, ldg: stride, source, offsets: self.weightOffsets + t,
-                               length: length, partial + o * self.taps4 + t, ldo: self.taps4)
+                        dot(gradient + o * stride, ldg: stride, source, offsets: self.weightOffsets + t,
+                            length: length, partial + o * self.taps4 + t, ldo: self.taps4, registers: self.registers)
                     }
                 }
                 if withBias {
@@ -249,7 +253,8 @@ public final class Conv2dKernel {
                 for p in Swift.stride(from: 0, to: planes.lastPosition(images: count), by: 32) {
                     for block in blocks {
                         Kernels.convolve(block, weights + block.start * taps, offsets: offsets, taps: taps, padded + p,
-                                         bias: bias + block.start, tile + block.start * stride + p, rowStride: stride)
+                                         bias: bias + block.start, tile + block.start * stride + p, rowStride: stride,
+                                         registers: self.registers)
                     }
                 }
                 // In increasing address order, so each row may run over into the next (see copyRows).

@@ -20,6 +20,8 @@
 public final class WinogradConvolution {
     public let shape: Conv2dShape
     public let threads: Int
+    /// The micro-kernels' register blocks (this CPU's unless a test asks for the other).
+    public let registers: RegisterBlocks
 
     let rowPairs: Int              // output rows, in pairs (the last pair may have one row)
     let rowStride: Int             // padded input width: the stride of planes, V and M rows
@@ -41,10 +43,11 @@ public final class WinogradConvolution {
         shape.kernelSize == 3 && shape.inChannels >= 8 && shape.outChannels >= 8 && shape.outHeight >= 14
     }
 
-    public init(shape: Conv2dShape, threads: Int) {
+    public init(shape: Conv2dShape, threads: Int, registers: RegisterBlocks = .native) {
         precondition(shape.kernelSize == 3 && shape.outHeight > 0 && shape.outWidth > 0,
                      "Winograd F(2, 3) needs a 3×3 kernel: \(shape)")
         self.shape = shape
+        self.registers = registers
         let threadCount = max(1, min(threads, shape.batch))
         self.threads = threadCount
         rowPairs = (shape.outHeight + 1) / 2
@@ -105,7 +108,8 @@ public final class WinogradConvolution {
                     for q in Swift.stride(from: 0, to: self.positions, by: 32) {
                         for block in self.blocks {
                             convolve(block, u + block.start * 3 * cin, offsets: self.offsets, taps: 3 * cin, vi + q,
-                                     bias: self.zeros, mi + block.start * self.positions + q, rowStride: self.positions)
+                                     bias: self.zeros, mi + block.start * self.positions + q, rowStride: self.positions,
+                                     registers: self.registers)
                         }
                     }
                 }

@@ -130,6 +130,30 @@ struct Conv2dKernelTests {
         #expect(noBiasError < 1e-5, "backwardWeights without bias \(s): error \(noBiasError)")
     }
 
+    /// The two shapes of register blocks (AVX-512's and AVX2's) compute each output by the same
+    /// chain of fused multiply-adds: the results must be equal bit for bit, on whichever CPU runs
+    /// the test (the one it does not have runs too, only more slowly).
+    @Test(arguments: shapes)
+    func registerBlocksGiveIdenticalResults(shape s: Conv2dShape) {
+        var random = Random(seed: UInt64(s.inputCount + 3 * s.weightCount))
+        let input = Self.random(s.inputCount, &random), weight = Self.random(s.weightCount, &random)
+        let bias = Self.random(s.outChannels, &random), gradient = Self.random(s.outputCount, &random)
+        let start = Self.random(s.weightCount, &random)
+        func run(_ registers: RegisterBlocks) -> [[Float]] {
+            let kernel = Conv2dKernel(shape: s, threads: 2, registers: registers)
+            var output = [Float](repeating: 0, count: s.outputCount), data = [Float](repeating: 0, count: s.inputCount)
+            var weights = start, biases = [Float](repeating: 0, count: s.outChannels)
+            kernel.forward(input: input, weight: weight, bias: bias, output: &output)
+            kernel.backwardData(outputGradient: gradient, weight: weight, inputGradient: &data)
+            kernel.backwardWeights(input: input, outputGradient: gradient, weightGradient: &weights, biasGradient: &biases)
+            return [output, data, weights, biases]
+        }
+        let wide = run(.wide), narrow = run(.narrow)
+        for (name, pair) in zip(["forward", "backwardData", "weight gradient", "bias gradient"], zip(wide, narrow)) {
+            #expect(pair.0 == pair.1, "\(name) \(s): the narrow blocks differ from the wide ones")
+        }
+    }
+
     /// A kernel is planned once and called many times: results must not depend on what earlier
     /// calls left in its scratch (padding, stale images of a fuller group, partial sums).
     @Test(arguments: [shape(37, 8, 13, 9, 9, k: 3, pad: 1), shape(9, 16, 16, 12, 12, k: 3, pad: 0),
@@ -243,6 +267,23 @@ struct WinogradTests {
                 #expect(error < 1e-5, "Winograd \(s), rectify \(rectify): error \(error)")
             }
         }
+    }
+}
+
+extension WinogradTests {
+    /// As for the direct kernel: AVX-512's and AVX2's register blocks give the same bits.
+    @Test(arguments: shapes)
+    func registerBlocksGiveIdenticalResults(shape s: Conv2dShape) {
+        var random = Random(seed: UInt64(s.inputCount + 5 * s.weightCount))
+        let input = Conv2dKernelTests.random(s.inputCount, &random), weight = Conv2dKernelTests.random(s.weightCount, &random)
+        let bias = Conv2dKernelTests.random(s.outChannels, &random)
+        func run(_ registers: RegisterBlocks) -> [Float] {
+            var output = [Float](repeating: 0, count: s.outputCount)
+            WinogradConvolution(shape: s, threads: 2, registers: registers)
+                .forward(input: input, weight: weight, bias: bias, output: &output, rectify: true)
+            return output
+        }
+        #expect(run(.wide) == run(.narrow), "Winograd \(s): the narrow blocks differ from the wide ones")
     }
 }
 

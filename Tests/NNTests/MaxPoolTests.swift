@@ -1,0 +1,46 @@
+import Kernels
+import NN
+import Testing
+
+/// MaxPool2d(2) runs eight windows at a time in SIMD lanes and the rest one by one: both must pick
+/// what PyTorch picks — the largest value, the first of equal ones, a NaN over any number — and
+/// send the gradient there. Widths from narrower than one SIMD step to several steps and a tail,
+/// odd ones (the last column is dropped), values drawn from a few so that ties are common.
+@Suite("Max pooling picks PyTorch's maximum")
+struct MaxPoolTests {
+    @Test(arguments: [2, 5, 16, 17, 22, 24, 33, 40])
+    func firstMaximumAndItsGradient(width: Int) {
+        var random = Random(seed: UInt64(width))
+        let choices: [Float] = [-1, 0, 0.5, 1, 1, .nan, -.infinity, 2]
+        let (batch, channels, height) = (3, 2, 6)
+        let input = Tensor(shape: [batch, channels, height, width])
+        for i in 0..<input.count { input[i] = choices[Int(random.uniform(0, 8)) % 8] }
+        let layer = MaxPool2d(2)
+        let context = Context(training: true, needsBackward: true, seed: 1, threads: 2)
+        let output = layer.forward(input, context: context)
+        let (oh, ow) = (height / 2, width / 2)
+        #expect(output.shape == [batch, channels, oh, ow])
+        // The expected winner of each window, and a gradient of distinct values to follow it.
+        let gradient = Tensor(shape: output.shape)
+        var expectedInputGradient = [Float](repeating: 0, count: input.count)
+        for plane in 0..<(batch * channels) {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let o = (plane * oh + oy) * ow + ox
+                    var best = -1
+                    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let index = (plane * height + 2 * oy + i) * width + 2 * ox + j
+                        let value = input[index]
+                        if best < 0 || value > input[best] || (value.isNaN && !input[best].isNaN) { best = index }
+                    }
+                    let got = output[o], want = input[best]
+                    #expect(got == want || (got.isNaN && want.isNaN), "width \(width), window \(o): \(got), not \(want)")
+                    gradient[o] = Float(o + 1)
+                    expectedInputGradient[best] = Float(o + 1)
+                }
+            }
+        }
+        let inputGradient = layer.backward(gradient, context: context, needsInputGradient: true)!
+        #expect((0..<input.count).map { inputGradient[$0] } == expectedInputGradient, "width \(width)")
+    }
+}
