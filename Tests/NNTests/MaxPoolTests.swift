@@ -8,7 +8,7 @@ import Testing
 /// odd ones (the last column is dropped), values drawn from a few so that ties are common.
 @Suite("Max pooling picks PyTorch's maximum")
 struct MaxPoolTests {
-    @Test(arguments: [2, 5, 16, 17, 22, 24, 33, 40])
+    @Test(arguments: [2, 5, 7, 8, 9, 14, 15, 16, 17, 22, 24, 28, 33, 40])
     func firstMaximumAndItsGradient(width: Int) {
         var random = Random(seed: UInt64(width))
         let choices: [Float] = [-1, 0, 0.5, 1, 1, .nan, -.infinity, 2]

@@ -65,10 +65,12 @@ public final class MaxPool2d: Layer {
         return output
     }
 
-    /// The 2×2 case, eight windows at a time: the even and odd columns of two rows are
-    /// the four candidates of eight windows, compared lane by lane without a branch (on random
-    /// data a branch per comparison is a coin toss for the CPU); the last columns one by one.
-    /// The same first-maximum rule (a NaN wins over a number) as the general loop.
+    /// The 2×2 case, eight windows at a time: the even and odd columns of two rows are the four
+    /// candidates of eight windows, compared lane by lane without a branch (on random data a
+    /// branch per comparison is a coin toss for the CPU). A row's last step overlaps the one
+    /// before it rather than leaving a tail (its windows are computed twice, to the same values);
+    /// rows of 4 to 7 windows take four at a time, narrower ones one by one. The same
+    /// first-maximum rule (a NaN wins over a number) as the general loop.
     @inline(__always)
     static func pool2x2(_ plane: UnsafePointer<Float>, width w: Int, rows oh: Int, columns ow: Int,
                         _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<Int32>) {
@@ -77,30 +79,45 @@ public final class MaxPool2d: Layer {
         for oy in 0..<oh {
             let top = plane + 2 * oy * w, bottom = top + w
             let base = Int32(2 * oy * w)
-            var ox = 0
-            while ox + 8 <= ow {
-                let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-                let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-                let first = lanes &+ (base + Int32(2 * ox))
-                var best = upper.evenHalf, index = first
-                keepFirstLargest(&best, &index, upper.oddHalf, first &+ right)
-                keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
-                keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
-                UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(where_ + oy * ow + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
-                ox += 8
-            }
-            while ox < ow {
-                var best = top[2 * ox], index = base + Int32(2 * ox)
-                let start = index
-                for (value, offset) in [(top[2 * ox + 1], right), (bottom[2 * ox], below), (bottom[2 * ox + 1], diagonal)]
-                where value > best || (value.isNaN && !best.isNaN) {
-                    best = value
-                    index = start + offset
+            if ow >= 8 {
+                var ox = 0
+                while true {
+                    let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    let first = lanes &+ (base + Int32(2 * ox))
+                    var best = upper.evenHalf, index = first
+                    keepFirstLargest(&best, &index, upper.oddHalf, first &+ right)
+                    keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
+                    keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
+                    UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(where_ + oy * ow + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+                    if ox == ow - 8 { break }
+                    ox = min(ox + 8, ow - 8)
                 }
-                y[oy * ow + ox] = best
-                where_[oy * ow + ox] = index
-                ox += 1
+            } else if ow >= 4 {
+                for ox in [0, ow - 4] {
+                    let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+                    let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+                    let first = lanes.lowHalf &+ (base + Int32(2 * ox))
+                    var best = upper.evenHalf, index = first
+                    keepFirstLargest(&best, &index, upper.oddHalf, first &+ right)
+                    keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
+                    keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
+                    UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(where_ + oy * ow + ox).storeBytes(of: index, as: SIMD4<Int32>.self)
+                }
+            } else {
+                for ox in 0..<ow {
+                    let start = base + Int32(2 * ox)
+                    var best = top[2 * ox], index = start
+                    for (value, offset) in [(top[2 * ox + 1], right), (bottom[2 * ox], below), (bottom[2 * ox + 1], diagonal)]
+                    where value > best || (value.isNaN && !best.isNaN) {
+                        best = value
+                        index = start + offset
+                    }
+                    y[oy * ow + ox] = best
+                    where_[oy * ow + ox] = index
+                }
             }
         }
     }
@@ -110,6 +127,14 @@ public final class MaxPool2d: Layer {
     @inline(__always)
     static func keepFirstLargest(_ best: inout SIMD8<Float>, _ index: inout SIMD8<Int32>, _ candidate: SIMD8<Float>,
                                  _ at: SIMD8<Int32>) {
+        let wins = (candidate .> best) .| ((candidate .!= candidate) .& (best .== best))
+        best.replace(with: candidate, where: wins)
+        index.replace(with: at, where: wins)
+    }
+
+    @inline(__always)
+    static func keepFirstLargest(_ best: inout SIMD4<Float>, _ index: inout SIMD4<Int32>, _ candidate: SIMD4<Float>,
+                                 _ at: SIMD4<Int32>) {
         let wins = (candidate .> best) .| ((candidate .!= candidate) .& (best .== best))
         best.replace(with: candidate, where: wins)
         index.replace(with: at, where: wins)
