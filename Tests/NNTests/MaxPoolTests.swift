@@ -2,10 +2,11 @@ import Kernels
 import NN
 import Testing
 
-/// MaxPool2d(2) runs eight windows at a time in SIMD lanes and the rest one by one: both must pick
-/// what PyTorch picks — the largest value, the first of equal ones, a NaN over any number — and
-/// send the gradient there. Widths from narrower than one SIMD step to several steps and a tail,
-/// odd ones (the last column is dropped), values drawn from a few so that ties are common.
+/// MaxPool2d(2) runs eight (or four) windows at a time in SIMD lanes, the last step of a row
+/// overlapping the one before, and rows of fewer than four windows one by one: each must pick what
+/// PyTorch picks — the largest value, the first of equal ones, a NaN over any number — and send the
+/// gradient there. Widths that give 1 to 20 windows a row, odd ones (the last column is dropped),
+/// values drawn from a few so that ties are common.
 @Suite("Max pooling picks PyTorch's maximum")
 struct MaxPoolTests {
     @Test(arguments: [2, 5, 7, 8, 9, 14, 15, 16, 17, 22, 24, 28, 33, 40])
