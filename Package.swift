@@ -17,7 +17,9 @@ let package = Package(
         .library(name: "Sheet", targets: ["Sheet"]),
         .library(name: "Check", targets: ["Check"]),
         .library(name: "NN", targets: ["NN"]),
-        // For Fuzz/, which fuzzes the readers of these.
+        // For Fuzz/, which fuzzes the readers of these, and Sanitizers/, which tests the engine.
+        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Pictures", targets: ["Pictures"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Training", targets: ["Training"]),
