@@ -16,7 +16,9 @@
 /// the same blocks: `RegisterBlocks`). Images small enough to waste a block are
 /// stacked in groups; unpadded images are read where they are. The batch is split over the
 /// threads, each with its own scratch (padded planes, a result tile, partial weight gradients
-/// added up at the end). All memory is planned in `init`: nothing is allocated per call.
+/// added up at the end). All memory is planned in `init`, but for what only the backward passes
+/// use (`BackwardBuffers`), made by the first backward call, so that a kernel that only evaluates
+/// never holds it: nothing is allocated per call after that.
 ///
 /// Same contract as `Conv2dReference`, which the tests compare it with: `forward` and
 /// `backwardData` overwrite their outputs; `backwardWeights` adds into the gradients. The caller's
@@ -39,20 +41,57 @@ public final class Conv2dKernel {
     let inputBlocks: [RowBlock]       // input channels in blocks of 8 (and 12, 4)
 
     let packedWeights: UnsafeMutablePointer<Float>   // per output block: [tap][rows of the block]
-    let flippedWeights: UnsafeMutablePointer<Float>  // per input block: [flipped tap][rows]
     let biasRows: UnsafeMutablePointer<Float>        // bias per output row, 0 past Cout
-    let zeros: UnsafeMutablePointer<Float>           // the bias of backward-data: 0 for every input row
     let forwardOffsets: UnsafeMutablePointer<Int>
-    let backwardOffsets: UnsafeMutablePointer<Int>
-    let weightOffsets: UnsafeMutablePointer<Int>     // taps4 entries (0 past the last tap)
 
     // Per thread; every layout has its own buffers, whose padding stays zero.
     let inputScratch: [UnsafeMutablePointer<Float>]        // forwardPlanes.count
-    let gradientScratch: [UnsafeMutablePointer<Float>]     // backwardPlanes.count
-    let weightInputScratch: [UnsafeMutablePointer<Float>]  // weightPlanes.count
-    let tiles: [UnsafeMutablePointer<Float>]               // convolution results: rows × positions
-    let gradientTiles: [UnsafeMutablePointer<Float>]       // ∂out in forward positions, zero elsewhere
-    let partials: [UnsafeMutablePointer<Float>]            // outRows4 × taps4 weight sums, then outRows4 bias sums
+    let tiles: [UnsafeMutablePointer<Float>]               // convolution results: rows × positions (either pass's)
+
+    /// The backward passes' own memory: the flipped weights, ∂out's padded planes, the weight
+    /// gradient's stacked input, its ∂out tiles and partial sums (per thread where per-thread).
+    private final class BackwardBuffers {
+        let flippedWeights: UnsafeMutablePointer<Float>  // per input block: [flipped tap][rows]
+        let zeros: UnsafeMutablePointer<Float>           // the bias of backward-data: 0 for every input row
+        let backwardOffsets: UnsafeMutablePointer<Int>
+        let weightOffsets: UnsafeMutablePointer<Int>     // taps4 entries (0 past the last tap)
+        let gradientScratch: [UnsafeMutablePointer<Float>]     // backwardPlanes.count
+        let weightInputScratch: [UnsafeMutablePointer<Float>]  // weightPlanes.count
+        let gradientTiles: [UnsafeMutablePointer<Float>]       // ∂out in forward positions, zero elsewhere
+        let partials: [UnsafeMutablePointer<Float>]            // outRows4 × taps4 weight sums, then outRows4 bias sums
+
+        init(_ kernel: Conv2dKernel) {
+            let inRows = kernel.inputBlocks.last!.end, (rows4, depth4) = (kernel.outRows4, kernel.taps4)
+            let (backward, weights) = (kernel.backwardPlanes, kernel.weightPlanes)
+            flippedWeights = zeroedFloats(inRows * kernel.flippedTaps)
+            zeros = zeroedFloats(inRows)   // read at each block's start, as biasRows is
+            backwardOffsets = .allocate(capacity: kernel.flippedTaps)
+            backwardOffsets.initialize(from: backward.offsets, count: kernel.flippedTaps)
+            weightOffsets = .allocate(capacity: depth4)
+            weightOffsets.initialize(repeating: 0, count: depth4)
+            weightOffsets.update(from: weights.offsets, count: kernel.taps)
+            gradientScratch = (0..<kernel.threads).map { _ in zeroedFloats(backward.count) }
+            weightInputScratch = (0..<kernel.threads).map { _ in zeroedFloats(weights.count) }
+            gradientTiles = (0..<kernel.threads).map { _ in zeroedFloats(rows4 * weights.pixels) }
+            partials = (0..<kernel.threads).map { _ in zeroedFloats(rows4 * depth4 + rows4) }
+        }
+
+        deinit {
+            for pointer in [flippedWeights, zeros] + gradientScratch + weightInputScratch + gradientTiles + partials {
+                pointer.deallocate()
+            }
+            backwardOffsets.deallocate()
+            weightOffsets.deallocate()
+        }
+    }
+    private var madeBackwardBuffers: BackwardBuffers?
+    /// Made by the first backward call, on the calling thread (before it spreads any work).
+    private var backwardBuffers: BackwardBuffers {
+        if let buffers = madeBackwardBuffers { return buffers }
+        let buffers = BackwardBuffers(self)
+        madeBackwardBuffers = buffers
+        return buffers
+    }
 
     /// Plans the kernel for `shape`, to run on at most `threads` threads.
     public init(shape: Conv2dShape, threads: Int, registers: RegisterBlocks = .native) {
@@ -94,34 +133,19 @@ public final class Conv2dKernel {
         let outRows = outputBlocks.last!.end, inRows = inputBlocks.last!.end
 
         packedWeights = zeroedFloats(outRows * taps)
-        flippedWeights = zeroedFloats(inRows * flippedTaps)
         biasRows = zeroedFloats(outRows)
-        zeros = zeroedFloats(inRows)   // read at each block's start, as biasRows is
         forwardOffsets = .allocate(capacity: taps)
         forwardOffsets.initialize(from: forwardPlanes.offsets, count: taps)
-        backwardOffsets = .allocate(capacity: flippedTaps)
-        backwardOffsets.initialize(from: backwardPlanes.offsets, count: flippedTaps)
-        weightOffsets = .allocate(capacity: taps4)
-        weightOffsets.initialize(repeating: 0, count: taps4)
-        weightOffsets.update(from: weightPlanes.offsets, count: taps)
 
-        let (forward, backward, weights) = (forwardPlanes, backwardPlanes, weightPlanes)
+        let (forward, backward) = (forwardPlanes, backwardPlanes)
         let tileSize = max(outRows * forward.pixels, inRows * backward.pixels)
-        let (rows4, depth4) = (outRows4, taps4)
         inputScratch = (0..<threadCount).map { _ in zeroedFloats(forward.count) }
-        gradientScratch = (0..<threadCount).map { _ in zeroedFloats(backward.count) }
-        weightInputScratch = (0..<threadCount).map { _ in zeroedFloats(weights.count) }
         tiles = (0..<threadCount).map { _ in zeroedFloats(tileSize) }
-        gradientTiles = (0..<threadCount).map { _ in zeroedFloats(rows4 * weights.pixels) }
-        partials = (0..<threadCount).map { _ in zeroedFloats(rows4 * depth4 + rows4) }
     }
 
     deinit {
-        for pointer in [packedWeights, flippedWeights, biasRows, zeros] + inputScratch + gradientScratch
-            + weightInputScratch + tiles + gradientTiles + partials { pointer.deallocate() }
+        for pointer in [packedWeights, biasRows] + inputScratch + tiles { pointer.deallocate() }
         forwardOffsets.deallocate()
-        backwardOffsets.deallocate()
-        weightOffsets.deallocate()
     }
 
     /// Multiply-adds of one forward pass (each backward pass does as many).
@@ -161,9 +185,10 @@ public final class Conv2dKernel {
                              inputGradient: UnsafeMutablePointer<Float>) {
         let s = shape, kk = s.kernelSize * s.kernelSize
         guard s.batch > 0 else { return }
+        let buffers = backwardBuffers
         // flipped[c][(o, i, j)] = w[o, c, k−1−i, k−1−j]
         for block in inputBlocks {
-            let packed = flippedWeights + block.start * flippedTaps
+            let packed = buffers.flippedWeights + block.start * flippedTaps
             for r in 0..<block.rows where block.start + r < s.inChannels {
                 let c = block.start + r
                 for o in 0..<s.outChannels {
@@ -172,9 +197,9 @@ public final class Conv2dKernel {
                 }
             }
         }
-        convolve(backwardPlanes, scratch: gradientScratch, source: outputGradient, sourceCount: s.outputCount,
-                 weights: flippedWeights, taps: flippedTaps, offsets: backwardOffsets, blocks: inputBlocks,
-                 bias: zeros, destination: inputGradient, channels: s.inChannels)
+        convolve(backwardPlanes, scratch: buffers.gradientScratch, source: outputGradient, sourceCount: s.outputCount,
+                 weights: buffers.flippedWeights, taps: flippedTaps, offsets: buffers.backwardOffsets, blocks: inputBlocks,
+                 bias: buffers.zeros, destination: inputGradient, channels: s.inChannels)
     }
 
     /// ∂w[o,c,i,j] += Σ_{n,y,x} ∂out[n,o,y,x] · in[n,c,y+i−p,x+j−p];  ∂b[o] += Σ_{n,y,x} ∂out[n,o,y,x].
@@ -187,15 +212,16 @@ public final class Conv2dKernel {
         let outPlane = s.outHeight * s.outWidth, inImage = s.inChannels * s.height * s.width
         let stride = planes.pixels, partialSize = outRows4 * taps4 + outRows4
         let withBias = biasGradient != nil
-        for t in 0..<threads { partials[t].update(repeating: 0, count: partialSize) }
+        let buffers = backwardBuffers
+        for t in 0..<threads { buffers.partials[t].update(repeating: 0, count: partialSize) }
         parallelFor(s.batch, threads: threadCount(for: s.multiplyAdds)) { chunk, images in
-            let gradient = self.gradientTiles[chunk]
-            let partial = self.partials[chunk], biasPartial = partial + self.outRows4 * self.taps4
+            let gradient = buffers.gradientTiles[chunk]
+            let partial = buffers.partials[chunk], biasPartial = partial + self.outRows4 * self.taps4
             let gradientEnd = outputGradient + s.outputCount
             for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: planes.images) {
                 let count = min(planes.images, images.upperBound - first)
                 let source = planes.planes(input + first * inImage, sourceEnd: input + s.inputCount, images: count,
-                                           scratch: self.weightInputScratch[chunk])
+                                           scratch: buffers.weightInputScratch[chunk])
                 // ∂out in the positions of the forward outputs; padding positions stay zero.
                 let last = planes.lastPosition(images: count)
                 let length = (last + 15) / 16 * 16
@@ -213,7 +239,7 @@ public final class Conv2dKernel {
                 }
                 for o in Swift.stride(from: 0, to: self.outRows4, by: 4) {
                     for t in Swift.stride(from: 0, to: self.taps4, by: 4) {
-                        dot(gradient + o * stride, ldg: stride, source, offsets: self.weightOffsets + t,
+                        dot(gradient + o * stride, ldg: stride, source, offsets: buffers.weightOffsets + t,
                             length: length, partial + o * self.taps4 + t, ldo: self.taps4, registers: self.registers)
                     }
                 }
@@ -223,7 +249,7 @@ public final class Conv2dKernel {
             }
         }
         for t in 0..<threads {
-            let partial = partials[t]
+            let partial = buffers.partials[t]
             for o in 0..<s.outChannels {
                 for tap in 0..<taps { weightGradient[o * taps + tap] += partial[o * taps4 + tap] }
                 biasGradient?[o] += partial[outRows4 * taps4 + o]

@@ -38,9 +38,11 @@ public final class Conv2d: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
-    private var kernels: [Plan: Conv2dKernel] = [:]   // one plan per batch size and thread count seen
-    private var evaluationKernels: [Plan: WinogradConvolution] = [:]   // the same, for `forwardFolded`
-    private struct Plan: Hashable { let batch: Int, threads: Int }
+    // The kernels planned for the last batch size and thread count seen (one of each: an epoch's
+    // last, smaller batch re-plans twice, which costs far less than keeping a second set of scratch).
+    private var planned: (plan: Plan, kernel: Conv2dKernel)?
+    private var plannedEvaluation: (plan: Plan, kernel: WinogradConvolution?)?   // for `forwardFolded`
+    private struct Plan: Equatable { let batch: Int, threads: Int }
 
     // Convolutions the kernel does not run directly: the input rearranged by the last forward pass
     // and its gradient; with space-to-depth, the dealt-out weights w′ and their gradient.
@@ -176,11 +178,18 @@ public final class Conv2d: Layer {
         }
     }
 
+    /// Frees the planned kernels (their scratch and packed weights); the next pass plans again.
+    public func releaseKernels() {
+        planned = nil
+        plannedEvaluation = nil
+    }
+
     private func kernel(for input: Tensor, threads: Int) -> Conv2dKernel {
         let plan = Plan(batch: input.batch, threads: threads)
-        if let kernel = kernels[plan] { return kernel }
+        if let planned, planned.plan == plan { return planned.kernel }
+        planned = nil   // its memory is free before the new kernel takes its own
         let kernel = Conv2dKernel(shape: shape(for: input), threads: threads)
-        kernels[plan] = kernel
+        planned = (plan, kernel)
         return kernel
     }
 
@@ -189,11 +198,11 @@ public final class Conv2d: Layer {
     private func evaluationKernel(for input: Tensor, threads: Int) -> WinogradConvolution? {
         guard case .direct = method(for: input) else { return nil }
         let plan = Plan(batch: input.batch, threads: threads)
-        if let kernel = evaluationKernels[plan] { return kernel }
+        if let plannedEvaluation, plannedEvaluation.plan == plan { return plannedEvaluation.kernel }
+        plannedEvaluation = nil
         let shape = shape(for: input)
-        guard WinogradConvolution.suits(shape) else { return nil }
-        let kernel = WinogradConvolution(shape: shape, threads: threads)
-        evaluationKernels[plan] = kernel
+        let kernel = WinogradConvolution.suits(shape) ? WinogradConvolution(shape: shape, threads: threads) : nil
+        plannedEvaluation = (plan, kernel)
         return kernel
     }
 
