@@ -202,8 +202,8 @@ public final class Trainer {
     /// Evaluates the model (its average, if the recipe keeps one) on every example of `loader`
     /// with BatchNorm's running statistics and no dropout, on per-thread copies of it (see
     /// `Evaluator`), kept between calls. The model's convolution kernels are freed first (the next
-    /// training step plans them again, in about a millisecond), so that evaluation's memory takes
-    /// their place instead of adding to a training step's.
+    /// training step plans them again), so that evaluation's memory takes their place instead of
+    /// adding to a training step's.
     public func evaluate(on loader: BatchLoader) -> EvaluationResult {
         for leaf in model.network.leaves { (leaf.layer as? Conv2d)?.releaseKernels() }
         if evaluator == nil { evaluator = Evaluator(model: evaluated, threads: context.threads) }

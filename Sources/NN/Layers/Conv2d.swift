@@ -38,8 +38,9 @@ public final class Conv2d: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
-    // The kernels planned for the last batch size and thread count seen (one of each: an epoch's
-    // last, smaller batch re-plans twice, which costs far less than keeping a second set of scratch).
+    // The kernels planned for the last batch size and thread count seen, one of each: an epoch's
+    // last, smaller batch plans again, and so does the next epoch's first (their scratch allocated
+    // and zeroed again) instead of a second set of scratch being kept all along.
     private var planned: (plan: Plan, kernel: Conv2dKernel)?
     private var plannedEvaluation: (plan: Plan, kernel: WinogradConvolution?)?   // for `forwardFolded`
     private struct Plan: Equatable { let batch: Int, threads: Int }
