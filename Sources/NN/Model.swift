@@ -41,6 +41,12 @@ public final class Model {
         network.initialize(using: &random)
     }
 
+    /// Frees every convolution's planned kernels (their scratch); the next pass plans them again.
+    /// For a model that pauses while copies of it evaluate, so that their memory does not add to its.
+    public func releaseKernels() {
+        for leaf in network.leaves { (leaf.layer as? Conv2d)?.releaseKernels() }
+    }
+
     /// Another model of the same layers with its own buffers and the same weights and statistics
     /// (the evaluator runs one per thread).
     public func copy() -> Model {

@@ -205,7 +205,7 @@ public final class Trainer {
     /// training step plans them again), so that evaluation's memory takes their place instead of
     /// adding to a training step's.
     public func evaluate(on loader: BatchLoader) -> EvaluationResult {
-        for leaf in model.network.leaves { (leaf.layer as? Conv2d)?.releaseKernels() }
+        model.releaseKernels()
         if evaluator == nil { evaluator = Evaluator(model: evaluated, threads: context.threads) }
         return evaluator!.evaluate(on: loader)
     }
