@@ -34,7 +34,6 @@ public final class BatchNorm2d: Layer {
     public let batchesTracked = Tensor(shape: [])
 
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
     /// The statistics of the last forward pass: μ and 1/√(σ² + ε) per channel, from the batch
     /// (`fromBatch`) or the running ones.
@@ -143,10 +142,10 @@ public final class BatchNorm2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
-        inputGradient.reshape(input.shape)
+        let inputGradient = needsInputGradient ? context.gradients.inputGradient(input.shape, besides: outputGradient) : nil
         BatchNormKernel.backward(layout(of: input), g: outputGradient.data, x: input.data, through: nil, kernelChannels,
-                                 statisticsFromBatch: fromBatch, dx: needsInputGradient ? inputGradient.data : nil,
+                                 statisticsFromBatch: fromBatch, dx: inputGradient?.data,
                                  gammaGradient: weight.gradient.data, betaGradient: bias.gradient.data, threads: context.threads)
-        return needsInputGradient ? inputGradient : nil
+        return inputGradient
     }
 }

@@ -36,7 +36,6 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
 
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
     // The kernels planned for the last batch size and thread count seen, one of each: an epoch's
     // last, smaller batch plans again, and so does the next epoch's first (their scratch allocated
@@ -259,7 +258,7 @@ public final class Conv2d: Layer {
                                    weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
         }
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(input.shape)
+        let inputGradient = context.gradients.inputGradient(input.shape, besides: outputGradient)
         switch method {
         case .direct:
             kernel.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: inputGradient.data)

@@ -12,7 +12,6 @@ public final class Dropout: Layer {
     /// True for `Dropout2d`: one decision per (image, channel) rather than per element.
     public let wholeChannels: Bool
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     /// The current batch's mask (nil when inactive): one key drawn from the context's generator
     /// per forward pass; each unit's decision is a hash of the key and the unit's index, so the
     /// mask is never stored and the backward pass recomputes it (`DropoutMask`).
@@ -44,7 +43,7 @@ public final class Dropout: Layer {
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let mask else { return outputGradient }
-        inputGradient.reshape(outputGradient.shape)
+        let inputGradient = context.gradients.inputGradient(outputGradient.shape, besides: outputGradient)
         apply(mask, outputGradient, inputGradient, threads: context.threads)
         return inputGradient
     }

@@ -12,7 +12,6 @@ public final class Linear: Layer {
     public let weight: Parameter
     public let bias: Parameter?
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var input: Tensor?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
@@ -84,7 +83,7 @@ public final class Linear: Layer {
             }
         }
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(input.shape)
+        let inputGradient = context.gradients.inputGradient(input.shape, besides: outputGradient)
         let w = weight.value.data, dx = inputGradient.data
         for s in 0..<n {
             for i in 0..<inFeatures {

@@ -6,7 +6,6 @@ import Foundation
 /// Backward: ∂L/∂x_k = ∂L/∂y_k − softmax_k · Σ_j ∂L/∂y_j,  with softmax_k = e^(y_k).
 public final class LogSoftmax: Layer {
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var inputShape: [Int] = []
 
     public init() {}
@@ -33,7 +32,7 @@ public final class LogSoftmax: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(inputShape)
+        let inputGradient = context.gradients.inputGradient(inputShape, besides: outputGradient)
         let n = output.shape[0], k = output.shape[1]
         for s in 0..<n {
             let y = output.data + s * k, g = outputGradient.data + s * k, dx = inputGradient.data + s * k

@@ -2,18 +2,18 @@ import Kernels
 
 /// Max pooling over k×k windows with stride k (PyTorch's `nn.MaxPool2d(k)`, floor mode).
 /// Shapes: (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋).
-/// Forward: y = the largest x in each window; we remember where it was.
+/// Forward: y = the largest x in each window; we remember where it was (its place in the window,
+/// i·k + j, in 16 bits: a quarter of the memory of an index into the plane).
 /// Backward: the whole gradient of y goes to that one input; the others get 0
 /// (the first maximum wins ties, as in PyTorch).
 public final class MaxPool2d: Layer {
     public let kernelSize: Int
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
-    private var argmax: [Int32] = []
+    private var argmax: [UInt16] = []    // per output, where in its window the maximum was
     private var inputShape: [Int] = []
 
     public init(_ kernelSize: Int) {
-        precondition(kernelSize > 0)
+        precondition(kernelSize > 0 && kernelSize < 256, "window positions are kept in 16 bits")
         self.kernelSize = kernelSize
     }
 
@@ -45,18 +45,17 @@ public final class MaxPool2d: Layer {
                     let plane = x + p * h * w
                     for oy in 0..<oh {
                         for ox in 0..<ow {
-                            var bestIndex = oy * k * w + ox * k
-                            var best = plane[bestIndex]
+                            let corner = plane + oy * k * w + ox * k
+                            var best = corner[0], bestPosition = 0
                             for i in 0..<k {
                                 for j in 0..<k {
-                                    let index = (oy * k + i) * w + ox * k + j
-                                    let value = plane[index]
-                                    if value > best || (value.isNaN && !best.isNaN) { best = value; bestIndex = index }
+                                    let value = corner[i * w + j]
+                                    if value > best || (value.isNaN && !best.isNaN) { best = value; bestPosition = i * k + j }
                                 }
                             }
                             let o = (p * oh + oy) * ow + ox
                             y[o] = best
-                            where_[o] = Int32(bestIndex)
+                            where_[o] = UInt16(truncatingIfNeeded: bestPosition)
                         }
                     }
                 }
@@ -73,24 +72,23 @@ public final class MaxPool2d: Layer {
     /// first-maximum rule (a NaN wins over a number) as the general loop.
     @inline(__always)
     static func pool2x2(_ plane: UnsafePointer<Float>, width w: Int, rows oh: Int, columns ow: Int,
-                        _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<Int32>) {
-        let (right, below, diagonal) = (Int32(1), Int32(w), Int32(w + 1))
-        let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+                        _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<UInt16>) {
+        // Window positions: top left 0, top right 1, bottom left 2, bottom right 3.
+        let (first, right, below, diagonal) = (SIMD8<Int32>(repeating: 0), Int32(1), Int32(2), Int32(3))
         for oy in 0..<oh {
             let top = plane + 2 * oy * w, bottom = top + w
-            let base = Int32(2 * oy * w)
             if ow >= 8 {
                 var ox = 0
                 while true {
                     let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
                     let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-                    let first = lanes &+ (base + Int32(2 * ox))
                     var best = upper.evenHalf, index = first
                     keepFirstLargest(&best, &index, upper.oddHalf, first &+ right)
                     keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
                     keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
                     UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(where_ + oy * ow + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+                    UnsafeMutableRawPointer(where_ + oy * ow + ox)
+                        .storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: index), as: SIMD8<UInt16>.self)
                     if ox == ow - 8 { break }
                     ox = min(ox + 8, ow - 8)
                 }
@@ -98,25 +96,24 @@ public final class MaxPool2d: Layer {
                 for ox in [0, ow - 4] {
                     let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
                     let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
-                    let first = lanes.lowHalf &+ (base + Int32(2 * ox))
-                    var best = upper.evenHalf, index = first
-                    keepFirstLargest(&best, &index, upper.oddHalf, first &+ right)
-                    keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
-                    keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
+                    var best = upper.evenHalf, index = first.lowHalf
+                    keepFirstLargest(&best, &index, upper.oddHalf, first.lowHalf &+ right)
+                    keepFirstLargest(&best, &index, lower.evenHalf, first.lowHalf &+ below)
+                    keepFirstLargest(&best, &index, lower.oddHalf, first.lowHalf &+ diagonal)
                     UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD4<Float>.self)
-                    UnsafeMutableRawPointer(where_ + oy * ow + ox).storeBytes(of: index, as: SIMD4<Int32>.self)
+                    UnsafeMutableRawPointer(where_ + oy * ow + ox)
+                        .storeBytes(of: SIMD4<UInt16>(truncatingIfNeeded: index), as: SIMD4<UInt16>.self)
                 }
             } else {
                 for ox in 0..<ow {
-                    let start = base + Int32(2 * ox)
-                    var best = top[2 * ox], index = start
-                    for (value, offset) in [(top[2 * ox + 1], right), (bottom[2 * ox], below), (bottom[2 * ox + 1], diagonal)]
-                    where value > best || (value.isNaN && !best.isNaN) {
+                    var best = top[2 * ox], position: UInt16 = 0
+                    let candidates: [(Float, UInt16)] = [(top[2 * ox + 1], 1), (bottom[2 * ox], 2), (bottom[2 * ox + 1], 3)]
+                    for (value, candidate) in candidates where value > best || (value.isNaN && !best.isNaN) {
                         best = value
-                        index = start + offset
+                        position = candidate
                     }
                     y[oy * ow + ox] = best
-                    where_[oy * ow + ox] = index
+                    where_[oy * ow + ox] = position
                 }
             }
         }
@@ -145,17 +142,21 @@ public final class MaxPool2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(inputShape)
+        let inputGradient = context.gradients.inputGradient(inputShape, besides: outputGradient)
         inputGradient.fill(0)
         let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
-        let outPlane = output.shape[2] * output.shape[3]
+        let k = kernelSize, oh = output.shape[2], ow = output.shape[3]
+        let offsets = (0..<k * k).map { $0 / k * w + $0 % k }   // window position → offset from its corner
         let g = outputGradient.data, dx = inputGradient.data
-        argmax.withUnsafeBufferPointer { indices in
-            let where_ = indices.baseAddress!
-            parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
-                for p in range {
-                    for o in 0..<outPlane {
-                        dx[p * h * w + Int(where_[p * outPlane + o])] += g[p * outPlane + o]
+        argmax.withUnsafeBufferPointer { positions in
+            offsets.withUnsafeBufferPointer { offsets in
+                let where_ = positions.baseAddress!, offset = offsets.baseAddress!
+                parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
+                    for p in range {
+                        for oy in 0..<oh {
+                            let row = dx + p * h * w + oy * k * w, o = (p * oh + oy) * ow
+                            for ox in 0..<ow { row[ox * k + offset[Int(where_[o + ox])]] += g[o + ox] }
+                        }
                     }
                 }
             }

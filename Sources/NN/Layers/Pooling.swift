@@ -4,7 +4,6 @@
 public final class AvgPool2d: Layer {
     public let kernelSize: Int
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var inputShape: [Int] = []
 
     public init(_ kernelSize: Int) {
@@ -41,7 +40,7 @@ public final class AvgPool2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(inputShape)
+        let inputGradient = context.gradients.inputGradient(inputShape, besides: outputGradient)
         inputGradient.fill(0)
         let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
         let k = kernelSize, oh = h / k, ow = w / k
@@ -63,7 +62,6 @@ public final class AvgPool2d: Layer {
 /// y[n,c] = (1/HW)·Σ x[n,c,·,·];  ∂L/∂x[n,c,·,·] = ∂L/∂y[n,c] / HW.
 public final class GlobalAvgPool2d: Layer {
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
     private var inputShape: [Int] = []
 
     public init() {}
@@ -97,7 +95,7 @@ public final class GlobalAvgPool2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(inputShape)
+        let inputGradient = context.gradients.inputGradient(inputShape, besides: outputGradient)
         let planes = inputShape[0] * inputShape[1], area = inputShape[2] * inputShape[3]
         let scale = 1 / Float(area)
         for p in 0..<planes {

@@ -5,7 +5,6 @@ import Kernels
 /// cached output, which is positive exactly where the input was).
 public final class ReLU: Layer {
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
 
     public init() {}
     public var description: String { "ReLU()" }
@@ -24,7 +23,7 @@ public final class ReLU: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(output.shape)
+        let inputGradient = context.gradients.inputGradient(output.shape, besides: outputGradient)
         let y = output.data, g = outputGradient.data, dx = inputGradient.data
         parallelFor(output.count, threads: context.threads, minimumPerThread: 1 << 16) { _, range in
             for i in range { dx[i] = y[i] > 0 ? g[i] : 0 }

@@ -4,7 +4,6 @@ import Foundation
 /// Backward: ∂L/∂x = ∂L/∂y · y·(1 − y), the factor the course writes as a_h·(1 − a_h).
 public final class Sigmoid: Layer {
     private let output = Tensor(shape: [0])
-    private let inputGradient = Tensor(shape: [0])
 
     public init() {}
     public var description: String { "Sigmoid()" }
@@ -20,7 +19,7 @@ public final class Sigmoid: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        inputGradient.reshape(output.shape)
+        let inputGradient = context.gradients.inputGradient(output.shape, besides: outputGradient)
         for i in 0..<output.count { inputGradient[i] = outputGradient[i] * output[i] * (1 - output[i]) }
         return inputGradient
     }
