@@ -140,11 +140,25 @@ struct TableCheck {
             return Origin(quantity: q, iteration: k, explanation: (.unrecognised, "empty", "is empty where \(q.name) belongs"), expected: local, found: 0)
         }
         // Evidence 1: a slip that, re-computed from the learner's own numbers, gives what the cell holds.
-        let candidates = rules.slips(q, k, L: L, P: P, T: T)
-        let structural = FormulaEvidence(check: self).explain(q, k, found: found, learner: learner, scale: scale)
-        if let (index, match) = candidates.enumerated().first(where: { agrees(found, $0.element.value, scale: scale) }) {
+        // When several give it, what the formula reads decides: a cell read in place of another is
+        // the slip when the formula reads it and not the one that belongs. (With the course's inputs,
+        // i2 = 2·i1: ∂E/∂w1 reading i2 gives twice the gradient, as the ½ forgotten does.)
+        let evidence = FormulaEvidence(check: self)
+        let structural = evidence.explain(q, k, found: found, learner: learner, scale: scale)
+        let read = evidence.rowCellsRead(q, k)
+        let agreeing = rules.slips(q, k, L: L, P: P, T: T).enumerated().filter { agrees(found, $0.element.value, scale: scale) }
+        func shownByFormula(_ slip: LocalRules.Explanation) -> Bool? {
+            guard let swap = slip.swap, let read else { return nil }
+            return read.contains(swap.read) && !read.contains(swap.belongs)
+        }
+        if let (index, match) = agreeing.first(where: { shownByFormula($0.element) == true })
+            ?? agreeing.first(where: { shownByFormula($0.element) != false }) {
             // What the formula reads says it in the learner's own cells, when it agrees.
-            let text = structural?.slip == match.slip ? structural!.text : match.text
+            var text = structural?.slip == match.slip ? structural!.text : match.text
+            // Without a formula nothing tells two slips that give the same number apart: name both.
+            if read == nil, let other = agreeing.first(where: { $0.element.slip != match.slip }) {
+                text += "; or it \(other.element.text) (the two give the same number here)"
+            }
             return Origin(quantity: q, iteration: k, explanation: (match.slip, "\(match.slip.rawValue)#\(index)", text),
                           expected: local, found: found)
         }

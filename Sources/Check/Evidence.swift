@@ -14,6 +14,15 @@ struct FormulaEvidence {
         return (quantity, iteration)
     }
 
+    /// The cells of its own row that the formula of quantity q in iteration k reads, by quantity;
+    /// nil when the cell holds no formula (a sheet saved as values).
+    func rowCellsRead(_ q: Quantity, _ k: Int) -> Set<Quantity>? {
+        guard let formula = check.values.formula(sheet: table.sheet, table.cell(q, iteration: k)) else { return nil }
+        return Set(formula.references.filter { $0.sheet == nil }.compactMap { reference in
+            tableCell(reference.address).flatMap { $0.iteration == k ? $0.quantity : nil }
+        })
+    }
+
     func explain(_ q: Quantity, _ k: Int, found: Double, learner: [RowValues], scale: Double) -> (slip: Slip, key: String, text: String)? {
         let address = table.cell(q, iteration: k)
         guard let formula = check.values.formula(sheet: table.sheet, address) else { return nil }

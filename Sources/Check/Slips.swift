@@ -30,8 +30,9 @@ public enum Slip: String, CaseIterable, Sendable {
     case staleWeights = "stale-weights"
     /// t1 where t2 belongs (or the reverse) in an output's error term.
     case wrongTarget = "wrong-target"
-    /// A weighted sum, an activation or an error reading another cell of its row than the one
-    /// that belongs there: w2 for w3 in h2, a_h2 for a_h1 in o1, t1 for t2 in E2, h2 inside σ(h1).
+    /// A cell reading another cell of its row than the one that belongs there: w2 for w3 in h2,
+    /// a_h2 for a_h1 in o1, t1 for t2 in E2, h2 inside σ(h1), i2 for i1 in ∂E/∂w1, a_h2 for a_h1
+    /// in ∂E/∂w5.
     case wrongCell = "wrong-cell"
     /// Wrong, and no slip of the catalogue reproduces it.
     case unrecognised
@@ -74,7 +75,10 @@ struct LocalRules {
         return [.h1: sum([.w1, .w2], inputs), .h2: sum([.w3, .w4], inputs),
                 .o1: sum([.w5, .w6], hidden), .o2: sum([.w7, .w8], hidden),
                 .ah1: [(.h1, [.h2])], .ah2: [(.h2, [.h1])], .ao1: [(.o1, [.o2])], .ao2: [(.o2, [.o1])],
-                .e1: [(.t1, [.t2]), (.ao1, [.ao2])], .e2: [(.t2, [.t1]), (.ao2, [.ao1])]]
+                .e1: [(.t1, [.t2]), (.ao1, [.ao2])], .e2: [(.t2, [.t1]), (.ao2, [.ao1])],
+                // A gradient's last factor: the input (∂E/∂w1…w4) or hidden activation (∂E/∂w5…w8).
+                .g1: [(.i1, inputs)], .g2: [(.i2, inputs)], .g3: [(.i1, inputs)], .g4: [(.i2, inputs)],
+                .g5: [(.ah1, hidden)], .g6: [(.ah2, hidden)], .g7: [(.ah1, hidden)], .g8: [(.ah2, hidden)]]
     }()
 
     /// For ∂E/∂w1…w4: which hidden unit (1, 2), which input, and the output weights of its two paths.
@@ -128,11 +132,14 @@ struct LocalRules {
 
     // MARK: the slips, as values
 
-    /// A slip that reproduces a value: its id and what it says, in the learner's cells.
+    /// A slip that reproduces a value: its id and what it says, in the learner's cells; for one
+    /// cell read in place of another, which (a formula that reads `belongs` and not `read` did
+    /// not make this slip, whatever number it gives).
     struct Explanation {
         var slip: Slip
         var text: String
         var value: Double
+        var swap: (belongs: Quantity, read: Quantity)? = nil
     }
 
     /// Every catalogued way of getting quantity q in iteration k wrong, with the value each gives.
@@ -223,7 +230,8 @@ struct LocalRules {
                     var swapped = L
                     swapped[used] = L[other]
                     guard let value = expected(q, L: swapped, P: P) else { continue }
-                    add(.wrongCell, "reads \(n(other)) (\(other.name)) where \(n(used)) (\(used.name)) belongs", value)
+                    found.append(Explanation(slip: .wrongCell, text: "reads \(n(other)) (\(other.name)) where \(n(used)) (\(used.name)) belongs",
+                                             value: value, swap: (belongs: used, read: other)))
                 }
             }
         }

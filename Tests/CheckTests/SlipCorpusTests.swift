@@ -14,6 +14,9 @@ struct SlipCorpusTests {
         var name: String
         var sheet: LearnerSheet
         var expected: [(slip: Slip, firstCell: String)]
+        /// What the check must say of the sheet saved as values only (.csv), when that differs: two
+        /// slips that give the same numbers can only be told apart by the formula.
+        var fromValues: [(slip: Slip, firstCell: String)]? = nil
         var description: String { name }
     }
 
@@ -37,6 +40,11 @@ struct SlipCorpusTests {
         let base = LearnerSheet()
         func make(_ name: String, _ change: (LearnerSheet) -> LearnerSheet, _ expected: [(Slip, String)]) -> Case {
             Case(name: name, sheet: change(base), expected: expected.map { (slip: $0.0, firstCell: $0.1) })
+        }
+        func with(_ item: Case, fromValues: [(Slip, String)]) -> Case {
+            var item = item
+            item.fromValues = fromValues.map { (slip: $0.0, firstCell: $0.1) }
+            return item
         }
         var blank = base
         blank.blanks = [(.t2, 0)]
@@ -66,6 +74,14 @@ struct SlipCorpusTests {
             make("sign in the update", replacing([.w1], from: 1) { f, _, _ in f.replacingOccurrences(of: "-$C$30*", with: "+$C$30*") },
                  [(.sign, "F34")]),
             make("half", replacing([.g5, .g6, .g7, .g8]) { f, _, _ in "2*" + f }, [(.half, "AC33")]),
+            // With the course's inputs (i2 = 2·i1) both of these double ∂E/∂w1 and ∂E/∂w3: the
+            // formula tells which it was; a sheet of values cannot.
+            make("half in the hidden gradients", replacing([.g1, .g2, .g3, .g4]) { f, _, _ in "2*" + f }, [(.half, "Y33")]),
+            with(make("i2 for i1 in a gradient", replacing([.g1]) { f, c, k in
+                f.replacingOccurrences(of: "*\(c(.i1, k))", with: "*\(c(.i2, k))") }, [(.wrongCell, "Y33")]),
+                 fromValues: [(.half, "Y33")]),
+            make("a_h2 for a_h1 in a gradient", replacing([.g5]) { f, c, k in
+                f.replacingOccurrences(of: "*\(c(.ah1, k))", with: "*\(c(.ah2, k))") }, [(.wrongCell, "AC33")]),
             make("sigmoid", replacing([.ah1]) { _, c, k in "1/1+EXP(-\(c(.h1, k)))" }, [(.sigmoid, "K33")]),
             Case(name: "blank-input", sheet: blank, expected: [(.blankInput, "C33")]),
             make("activation-updated", replacing([.ah1], from: 1) { _, c, k in "\(c(.ah1, k - 1))-$C$30*\(c(.g1, k - 1))" },
@@ -126,6 +142,17 @@ struct SlipCorpusTests {
         #expect(report.verdict == .correct, "\(report.text())")
         #expect(report.tables.first?.checkedCells == 31 * sheet.iterations)
         #expect(report.tables.first?.table.learningRate.value == sheet.learningRate)
+    }
+
+    @Test func aSheetOfValuesNamesBothSlipsThatGiveItsNumbers() throws {
+        let item = try #require(Self.cases.first { $0.name == "i2 for i1 in a gradient" })
+        var file = item.sheet.file
+        for address in file.sheets[0].cells.keys { file.sheets[0].cells[address]!.formula = nil }
+        let report = try Checker.check(file, name: "values.csv")
+        let finding = try #require(report.findings.first)
+        #expect(finding.slip == .half)
+        #expect(finding.message.contains("; or it reads E33 (i2) where D33 (i1) belongs (the two give the same number here)"),
+                "\(finding.message)")
     }
 
     @Test func hiddenSlopeMessageNamesTheLearnersCells() throws {
