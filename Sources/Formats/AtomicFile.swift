@@ -14,8 +14,32 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// only moment one could remain is between those two renaming calls. Where O_TMPFILE or /proc is
 /// missing, the file is created under the random name with O_EXCL (never someone else's file,
 /// never through a planted link) and removed if the write fails; an interruption then can leave it.
+/// Files that belong together (a chart's SVG and PNG) are all written before any is renamed.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
+        try write([(path, bytes)])
+    }
+
+    /// Several files that belong together: each written in full under its temporary name first,
+    /// then all renamed, so that if one cannot be written none is (a failure among the renames
+    /// themselves, which need no space, can still leave the earlier ones).
+    public static func write(_ files: [(path: String, bytes: [UInt8])]) throws {
+        var staged: [(temporary: String, path: String)] = []
+        do {
+            for file in files { staged.append((try stage(file.bytes, for: file.path), file.path)) }
+        } catch {
+            for file in staged { unlink(file.temporary) }
+            throw error
+        }
+        for (index, file) in staged.enumerated() where rename(file.temporary, file.path) != 0 {
+            let error = FileWriteError(path: file.path, reason: String(cString: strerror(errno)))
+            for later in staged[index...] { unlink(later.temporary) }
+            throw error
+        }
+    }
+
+    /// The bytes, flushed, under a fresh temporary name beside `path`; returns that name.
+    private static func stage(_ bytes: [UInt8], for path: String) throws -> String {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-" + randomSuffix()
@@ -29,23 +53,22 @@ public enum AtomicFile {
             guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
                 // Without /proc to name it by (some containers), fall back to the named way below.
                 guard errno == ENOENT else { throw failure() }
-                return try writeNamed(bytes, temporary: temporary, path: path, failure)
+                return try writeNamed(bytes, temporary: temporary, failure)
             }
-        } else {
-            guard [EOPNOTSUPP, ENOTSUP, EISDIR, EINVAL].contains(errno) else { throw failure() }
-            return try writeNamed(bytes, temporary: temporary, path: path, failure)
+            return temporary
         }
-        guard rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
+        guard [EOPNOTSUPP, ENOTSUP, EISDIR, EINVAL].contains(errno) else { throw failure() }
+        return try writeNamed(bytes, temporary: temporary, failure)
     }
 
     /// The fallback: the bytes into a new file under the temporary name (O_EXCL: never someone
-    /// else's file, never through a planted link), flushed, then renamed.
-    private static func writeNamed(_ bytes: [UInt8], temporary: String, path: String,
-                                   _ failure: () -> FileWriteError) throws {
+    /// else's file, never through a planted link), flushed.
+    private static func writeNamed(_ bytes: [UInt8], temporary: String, _ failure: () -> FileWriteError) throws -> String {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure() }
         do { try writeAll(bytes, to: fd, failure) } catch { close(fd); unlink(temporary); throw error }
-        guard close(fd) == 0, rename(temporary, path) == 0 else { let error = failure(); unlink(temporary); throw error }
+        guard close(fd) == 0 else { let error = failure(); unlink(temporary); throw error }
+        return temporary
     }
 
     /// Writes every byte and flushes them to disk.

@@ -253,11 +253,9 @@ public final class TrainingRun {
     func writePictures(in folder: RunFolder, metrics: [EpochMetrics], evaluation: EvaluationResult, test: Dataset) throws {
         let figure = RunPictures.curves(metrics: metrics, model: configuration.model.name,
                                         evaluated: configuration.evaluated)
-        try AtomicFile.write(figure.svg(), to: folder.file("curves.svg"))
-        try AtomicFile.write(figure.png(), to: folder.file("curves.png"))
         let grid = RunPictures.misclassified(evaluation: evaluation, test: test, classNames: configuration.dataset.classNames,
                                              evaluated: configuration.evaluated)
-        try AtomicFile.write(grid.svg(), to: folder.file("misclassified.svg"))
-        try AtomicFile.write(grid.png(), to: folder.file("misclassified.png"))
+        try AtomicFile.write([(folder.file("curves.svg"), Array(figure.svg().utf8)), (folder.file("curves.png"), figure.png()),
+                              (folder.file("misclassified.svg"), Array(grid.svg().utf8)), (folder.file("misclassified.png"), grid.png())])
     }
 }

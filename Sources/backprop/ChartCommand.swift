@@ -14,7 +14,6 @@ struct ChartCommand: ParsableCommand {
     func run() throws {
         let chart = try ChartFile.parse(try BoundedFile.read(file, limit: 16 << 20), source: file)
         let figure = Figure([chart], panelWidth: 720, height: 440)
-        try AtomicFile.write(figure.svg(), to: out + ".svg")
-        try AtomicFile.write(figure.png(), to: out + ".png")
+        try AtomicFile.write([(out + ".svg", Array(figure.svg().utf8)), (out + ".png", figure.png())])
     }
 }

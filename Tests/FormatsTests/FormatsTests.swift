@@ -155,3 +155,26 @@ struct ChartTests {
         #expect(XLSXWorkbook.columnName(0) == "A" && XLSXWorkbook.columnName(25) == "Z" && XLSXWorkbook.columnName(31) == "AF")
     }
 }
+
+@Suite("Atomic files")
+struct AtomicFileTests {
+    /// Files written together (a chart's SVG and PNG) appear all or not at all, and no temporary
+    /// file stays behind.
+    @Test func filesWrittenTogetherAppearAllOrNone() throws {
+        let folder = NSTemporaryDirectory() + "backprop-atomic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try AtomicFile.write([(folder + "/a.svg", Array("old".utf8))])
+        // The second file's folder does not exist: neither file is written, a.svg keeps its old bytes.
+        let error = #expect(throws: FileWriteError.self) {
+            try AtomicFile.write([(folder + "/a.svg", Array("new".utf8)), (folder + "/missing/a.png", [1, 2, 3])])
+        }
+        #expect(error?.path == folder + "/missing/a.png")
+        #expect(try String(contentsOfFile: folder + "/a.svg", encoding: .utf8) == "old")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["a.svg"])
+        try AtomicFile.write([(folder + "/a.svg", Array("new".utf8)), (folder + "/a.png", [1, 2, 3])])
+        #expect(try String(contentsOfFile: folder + "/a.svg", encoding: .utf8) == "new")
+        #expect(FileManager.default.contents(atPath: folder + "/a.png") == Data([1, 2, 3]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["a.png", "a.svg"])
+    }
+}
