@@ -26,9 +26,11 @@ public final class Context {
 /// a chain of layers, only two gradients are needed at once: the one a layer reads (∂L/∂output)
 /// and the one it writes (∂L/∂input). So instead of a buffer per layer, each layer writes into
 /// whichever of two tensors does not hold what it reads, and each tensor grows to the largest
-/// gradient written into it (s6 at batch 128: 10.1 MB instead of 14.1 MB).
+/// gradient written into it (s6 at batch 128, by its shapes: 10.1 MB instead of 14.1 MB).
 public final class GradientBuffers {
     private let first = Tensor(shape: [0]), second = Tensor(shape: [0])
+
+    public init() {}
 
     /// A tensor of `shape` for a layer's ∂L/∂input: not the one holding `outputGradient` (nor the
     /// one it is a view of: a flattened gradient is a view). Its values are left from earlier passes.

@@ -93,6 +93,7 @@ struct LayerGradientTests {
     @Test func relu() { checker.check(ReLU(), inputShape: [2, 3, 5, 5], awayFromKinks: true) }
     @Test func sigmoid() { checker.check(Sigmoid(), inputShape: [3, 4]) }
     @Test func maxPool() { checker.check(MaxPool2d(2), inputShape: [2, 3, 7, 6]) }
+    @Test func maxPoolOfThree() { checker.check(MaxPool2d(3), inputShape: [2, 3, 8, 7]) }
     @Test func avgPool() { checker.check(AvgPool2d(3), inputShape: [2, 2, 7, 6]) }
     @Test func globalAvgPool() { checker.check(GlobalAvgPool2d(), inputShape: [2, 4, 5, 5]) }
     @Test func dropout() { checker.check(Dropout(0.3), inputShape: [2, 3, 4, 4]) }
@@ -119,6 +120,30 @@ struct LayerGradientTests {
         let network = Sequential(Conv2d(2, 4, kernelSize: 3), BatchNorm2d(4), ReLU(), Dropout(0.1),
                                  MaxPool2d(2), ConvBlock(4, 3, kernelSize: 1, dropout: 0.1), GlobalAvgPool2d(), LogSoftmax())
         checker.check(network, inputShape: [3, 2, 8, 8])
+    }
+
+    /// Every kind of layer in one chain, so that each backward writes into one of the context's
+    /// two gradient tensors while the next reads the other (Flatten's gradient is a view of one).
+    @Test func wholeNetworkThroughEveryLayer() {
+        let network = Sequential(Conv2d(1, 3, kernelSize: 3, padding: 1), Sigmoid(), MaxPool2d(3), AvgPool2d(2),
+                                 Flatten(), Linear(3, 4), Dropout(0.2), Linear(4, 3), LogSoftmax())
+        checker.check(network, inputShape: [2, 1, 7, 7])
+    }
+}
+
+@Suite("Input gradients")
+struct GradientBufferTests {
+    /// A layer's input gradient never lands in the tensor holding the gradient it reads, nor in
+    /// the one a view it reads lies in; otherwise the first tensor is taken.
+    @Test func neverTheTensorBeingRead() {
+        let buffers = GradientBuffers()
+        let elsewhere = Tensor(shape: [4])
+        let first = buffers.inputGradient([4], besides: elsewhere)
+        let second = buffers.inputGradient([8], besides: first)
+        #expect(first !== second && second.shape == [8])
+        #expect(buffers.inputGradient([6], besides: Tensor(viewing: second, offset: 2, shape: [2, 3])) === first)
+        #expect(buffers.inputGradient([3], besides: Tensor(viewing: first, offset: 5, shape: [1])) === second)
+        #expect(buffers.inputGradient([2], besides: elsewhere) === first)
     }
 }
 
