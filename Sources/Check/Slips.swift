@@ -133,8 +133,8 @@ struct LocalRules {
     // MARK: the slips, as values
 
     /// A slip that reproduces a value: its id and what it says, in the learner's cells; for one
-    /// cell read in place of another, which (a formula that reads `belongs` and not `read` did
-    /// not make this slip, whatever number it gives).
+    /// cell read in place of another, which. A formula that does not read `read`, or reads
+    /// `belongs` as well, did not make that slip, whatever number it gives.
     struct Explanation {
         var slip: Slip
         var text: String

@@ -3,7 +3,7 @@ import Kernels
 /// Max pooling over k×k windows with stride k (PyTorch's `nn.MaxPool2d(k)`, floor mode).
 /// Shapes: (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋).
 /// Forward: y = the largest x in each window; we remember where it was (its place in the window,
-/// i·k + j, in 16 bits: a quarter of the memory of an index into the plane).
+/// i·k + j, in 16 bits: half the memory of a 32-bit index into the plane).
 /// Backward: the whole gradient of y goes to that one input; the others get 0
 /// (the first maximum wins ties, as in PyTorch).
 public final class MaxPool2d: Layer {
