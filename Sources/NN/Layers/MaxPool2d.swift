@@ -11,6 +11,7 @@ public final class MaxPool2d: Layer {
     private let output = Tensor(shape: [0])
     private var argmax: [UInt16] = []    // per output, where in its window the maximum was
     private var inputShape: [Int] = []
+    private var windowOffsets: [Int] = []  // window position i·k + j → i·W + j, for the last input width W
 
     public init(_ kernelSize: Int) {
         precondition(kernelSize > 0 && kernelSize < 256, "window positions are kept in 16 bits")
@@ -27,6 +28,9 @@ public final class MaxPool2d: Layer {
     }
 
     public func forward(_ input: Tensor, context: Context) -> Tensor {
+        if input.shape.last != inputShape.last {
+            windowOffsets = (0..<kernelSize * kernelSize).map { $0 / kernelSize * input.shape[3] + $0 % kernelSize }
+        }
         inputShape = input.shape
         let planes = input.shape[0] * input.shape[1], h = input.shape[2], w = input.shape[3]
         let k = kernelSize, oh = h / k, ow = w / k
@@ -146,10 +150,9 @@ public final class MaxPool2d: Layer {
         inputGradient.fill(0)
         let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
         let k = kernelSize, oh = output.shape[2], ow = output.shape[3]
-        let offsets = (0..<k * k).map { $0 / k * w + $0 % k }   // window position → offset from its corner
         let g = outputGradient.data, dx = inputGradient.data
         argmax.withUnsafeBufferPointer { positions in
-            offsets.withUnsafeBufferPointer { offsets in
+            windowOffsets.withUnsafeBufferPointer { offsets in
                 let where_ = positions.baseAddress!, offset = offsets.baseAddress!
                 parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
                     for p in range {
