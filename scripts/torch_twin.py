@@ -446,7 +446,10 @@ def train(args):
             if augmenting:
                 images = augment(images, recipe["rotation"], recipe["translate"], generator)
             optimizer.zero_grad()
-            loss = F.nll_loss(twin((images - mean) / std), y[index])
+            log_probabilities = twin((images - mean) / std)
+            smoothing = recipe.get("label_smoothing", 0)
+            # cross_entropy of log-probabilities is their NLL: log_softmax leaves them unchanged.
+            loss = F.cross_entropy(log_probabilities, y[index], label_smoothing=smoothing) if smoothing else F.nll_loss(log_probabilities, y[index])
             loss.backward()
             optimizer.step()
             if scheduler:

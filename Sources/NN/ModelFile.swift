@@ -250,7 +250,8 @@ public enum ModelFile {
     // MARK: The recipe
 
     private static let recipeKeys = ["epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                                     "schedule", "max_lr", "pct_start", "step_size", "gamma", "rotation", "translate", "ema"]
+                                     "schedule", "max_lr", "pct_start", "step_size", "gamma", "rotation", "translate", "ema",
+                                     "label_smoothing"]
 
     /// Without a recipe, a model trains as the course's first notebooks do.
     public static let defaultRecipe = Recipe(epochs: 15, batchSize: 128, learningRate: 0.01, momentum: 0.9)
@@ -292,6 +293,7 @@ public enum ModelFile {
         if let v = try number("rotation") { recipe.rotationDegrees = v }
         if let v = try number("translate") { recipe.translateFraction = v }
         if let v = try number("ema") { recipe.averagingDecay = v == 0 ? nil : v }
+        if let v = try number("label_smoothing") { recipe.labelSmoothing = v == 0 ? nil : v }
         switch try string(r["schedule"], "recipe: schedule") ?? "constant" {
         case "constant": recipe.schedule = .constant
         case "step": recipe.schedule = .step(stepSize: try whole("step_size") ?? 6, gamma: try number("gamma") ?? 0.3)
@@ -352,6 +354,7 @@ public enum ModelFile {
         }
         fields += [("rotation", "\(recipe.rotationDegrees)"), ("translate", "\(recipe.translateFraction)")]
         if let decay = recipe.averagingDecay { fields.append(("ema", "\(decay)")) }
+        if let smoothing = recipe.labelSmoothing { fields.append(("label_smoothing", "\(smoothing)")) }
         return "{" + fields.map { "\(json($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 

@@ -18,16 +18,20 @@ public struct Recipe: Sendable, Equatable, Codable {
     /// the optimiser keeps training the weights themselves. (Optional, so that recipes saved
     /// without it keep their bytes.)
     public var averagingDecay: Float?
+    /// Train towards (1 − ε) on the true class and ε/K spread over all K classes, as PyTorch's
+    /// `cross_entropy(…, label_smoothing=ε)` (nil: none, the one-hot target). Evaluation's loss is
+    /// always the plain negative log-likelihood. (Optional for the same reason as `averagingDecay`.)
+    public var labelSmoothing: Float?
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerKind = .sgd, learningRate: Float,
                 momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0,
                 schedule: Schedule = .constant, rotationDegrees: Float = 0, translateFraction: Float = 0,
-                averagingDecay: Float? = nil) {
+                averagingDecay: Float? = nil, labelSmoothing: Float? = nil) {
         self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer
         self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov
         self.weightDecay = weightDecay; self.schedule = schedule
         self.rotationDegrees = rotationDegrees; self.translateFraction = translateFraction
-        self.averagingDecay = averagingDecay
+        self.averagingDecay = averagingDecay; self.labelSmoothing = labelSmoothing
     }
 
     /// The ranges every recipe must keep, wherever it comes from (options, a saved run, a model
@@ -66,6 +70,11 @@ public struct Recipe: Sendable, Equatable, Codable {
         if let averagingDecay {
             guard averagingDecay > 0 && averagingDecay < 1 else {
                 throw RecipeError("\(option("ema")): expected a decay between 0 and 1, got \(averagingDecay)")
+            }
+        }
+        if let labelSmoothing {
+            guard labelSmoothing > 0 && labelSmoothing < 1 else {
+                throw RecipeError("\(option("label-smoothing")): expected a fraction between 0 and 1, got \(labelSmoothing)")
             }
         }
         switch schedule {

@@ -161,7 +161,8 @@ public final class Trainer {
 
             model.zeroGradients()
             let output = model.forward(batch.images, context: context)
-            let loss = NLLLoss.evaluate(logProbabilities: output, labels: batch.labels[...], gradient: lossGradient)
+            let loss = NLLLoss.evaluate(logProbabilities: output, labels: batch.labels[...], gradient: lossGradient,
+                                          smoothing: recipe.labelSmoothing ?? 0)
             guard loss.isFinite else {
                 throw DivergedError(epoch: epochsDone + 1, batch: batchNumber + 1, learningRate: scheduled.learningRate)
             }

@@ -77,6 +77,7 @@ func describe(_ recipe: Recipe) -> String {
     if recipe.rotationDegrees > 0 { parts.append("rotation ±\(recipe.rotationDegrees)°") }
     if recipe.translateFraction > 0 { parts.append("translation ±\(recipe.translateFraction)") }
     if let decay = recipe.averagingDecay { parts.append("weights averaged (EMA \(decay))") }
+    if let smoothing = recipe.labelSmoothing { parts.append("label smoothing \(smoothing)") }
     return parts.joined(separator: ", ")
 }
 

@@ -41,6 +41,8 @@ struct TrainCommand: ParsableCommand {
     var translate: Float?
     @Option(help: "Evaluate and save an exponential moving average of the weights and BatchNorm statistics, updated after every step with this decay, in (0, 1), e.g. 0.998 (0: none; default: the recipe's).")
     var ema: Float?
+    @Option(help: "Label smoothing ε in [0, 1): train towards 1 − ε on the true class plus ε spread evenly over all classes, as PyTorch's cross_entropy(label_smoothing=ε) (0: none; default: the recipe's).")
+    var labelSmoothing: Float?
     @Option(help: "Random seed: the same seed gives the same run (default: 1).") var seed: UInt64?
     @Option(help: "Data set (default: mnist).") var dataset: DatasetKind?
     @Option(help: "Folder of the IDX files (default data/mnist, fetched when missing; Fashion-MNIST: Debian's package folder).")
@@ -65,7 +67,8 @@ struct TrainCommand: ParsableCommand {
             ("--momentum", momentum != nil), ("--optimizer", optimizer != nil), ("--nesterov", nesterov != nil),
             ("--weight-decay", weightDecay != nil), ("--schedule", schedule != nil), ("--warmup", warmup != nil),
             ("--step-size", stepSize != nil), ("--gamma", gamma != nil), ("--rotation", rotation != nil),
-            ("--translate", translate != nil), ("--ema", ema != nil), ("--seed", seed != nil), ("--dataset", dataset != nil), ("--out", out != nil),
+            ("--translate", translate != nil), ("--ema", ema != nil),
+            ("--label-smoothing", labelSmoothing != nil), ("--seed", seed != nil), ("--dataset", dataset != nil), ("--out", out != nil),
             ("--force", force), ("--train-limit", trainLimit != nil), ("--test-limit", testLimit != nil),
             ("--validation", validation),
         ]
@@ -96,6 +99,7 @@ struct TrainCommand: ParsableCommand {
         if let rotation { recipe.rotationDegrees = rotation }
         if let translate { recipe.translateFraction = translate }
         if let ema { recipe.averagingDecay = ema == 0 ? nil : ema }
+        if let labelSmoothing { recipe.labelSmoothing = labelSmoothing == 0 ? nil : labelSmoothing }
         switch schedule {
         case .constant: recipe.schedule = .constant
         case .step: recipe.schedule = .step(stepSize: stepSize ?? 6, gamma: gamma ?? 0.3)

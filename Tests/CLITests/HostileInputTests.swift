@@ -117,6 +117,7 @@ struct HostileInputTests {
             ("step out of step", { m, _, _ in m["step"] = "7" }, ["step 7"]),
             ("negative train limit", { _, s, _ in s["trainLimit"] = -3 }, ["train-limit"]),
             ("rotation 3e38", { _, _, r in r["rotationDegrees"] = 3e38 }, ["rotation"]),
+            ("label smoothing −0.5", { _, _, r in r["labelSmoothing"] = -0.5 }, ["label-smoothing"]),
             ("learning rate past Float", { _, _, r in r["learningRate"] = 1e39 }, ["training-state.safetensors"]),
             ("unknown model", { _, s, _ in s["model"] = "../../etc" }, ["the run trained \"../../etc\""]),
             ("data folder elsewhere", { _, s, _ in s["dataDirectory"] = missing }, [missing, "backprop data fetch"]),

@@ -48,6 +48,7 @@ struct TrainCommandTests {
         (["--epochs", "1001"], "--epochs"),
         (["--threads", "100000"], "--threads"),
         (["--rotation", "3e38"], "--rotation"),
+        (["--label-smoothing", "1"], "--label-smoothing"),
         (["--train-limit=-3"], "--train-limit"),
         (["--lr", "nan"], "--lr"),
         (["--resume", "x", "--epochs", "3"], "--epochs"),

@@ -159,6 +159,19 @@ struct LossTests {
         #expect(gradient.values == [0, 0, -0.5, -0.5, 0, 0])
     }
 
+    /// With ε = 0.3 over K = 3 classes the target is 0.1 on each class plus 0.7 on the true one:
+    /// example 1: 0.7·0.5 + 0.1·3.5 = 0.70; example 2: 0.7·0.1 + 0.1·7.1 = 0.78; mean 0.74.
+    /// (PyTorch's cross_entropy(x, labels, label_smoothing=0.3) is this loss of log_softmax(x).)
+    @Test func labelSmoothing() {
+        let logp = Tensor(shape: [2, 3], values: [-1, -2, -0.5, -0.1, -3, -4])
+        let labels = [2, 0]
+        let gradient = Tensor(shape: [0])
+        let loss = NLLLoss.evaluate(logProbabilities: logp, labels: labels[...], gradient: gradient, smoothing: 0.3)
+        #expect(abs(loss - 0.74) < 1e-6)
+        let expected: [Float] = [-0.05, -0.05, -0.4, -0.4, -0.05, -0.05]
+        #expect(zip(gradient.values, expected).allSatisfy { abs($0 - $1) < 1e-7 })
+    }
+
     @Test func logSoftmaxMatchesDefinition() {
         let input = Tensor(shape: [1, 4], values: [1, 2, 3, 1000])  // large values must not overflow
         let output = LogSoftmax().forward(input, context: Context(training: false))

@@ -83,6 +83,8 @@ struct ModelFileTests {
         (#"{"layers": [{"c": "Conv2d(1, 10, 3)"}, "LogSoftmax(dim=1)", "Flatten()", {"fc": "Linear(6760, 10)"}, "LogSoftmax()"]}"#,
          "net.json: 0: LogSoftmax(dim=1) over a 10×26×26 map"),
         (#"{"layers": [{"c": "Conv2d(1, 10, 28, padding_mode='a\nb')"}, "LogSoftmax()"]}"#, "c: Conv2d: only zero padding is supported"),
+        (#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "recipe": {"label_smoothing": 1}}"#,
+         "recipe: label_smoothing: expected a fraction between 0 and 1, got 1.0"),
     ])
     func mistakesAreNamedInOneLine(text: String, expected: String) {
         do {
@@ -94,6 +96,15 @@ struct ModelFileTests {
             #expect(message.contains(expected), "\(message)")
             #expect(!message.contains("\n"), "\(message)")
         }
+    }
+
+    /// The recipe's optional settings are written only when set, and read back as they were.
+    @Test func optionalRecipeSettingsRoundTrip() throws {
+        var definition = try ModelFile.parse(#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "recipe": {"ema": 0.998, "label_smoothing": 0.1}}"#, source: "test")
+        #expect(definition.recipe.averagingDecay == 0.998 && definition.recipe.labelSmoothing == 0.1)
+        #expect(try ModelFile.parse(ModelFile.text(for: definition), source: "again").recipe == definition.recipe)
+        definition = try ModelFile.parse(#"{"layers": ["Flatten()", {"fc": "Linear(784, 10)"}, "LogSoftmax()"], "recipe": {"label_smoothing": 0}}"#, source: "test")
+        #expect(definition.recipe.labelSmoothing == nil && !ModelFile.text(for: definition).contains("label_smoothing"))
     }
 
     /// A file as large as the limit allows, or a device, is refused without reading it all.

@@ -46,19 +46,38 @@ public final class LogSoftmax: Layer {
 
 /// The negative log-likelihood of the true classes, averaged over the batch, as `F.nll_loss`:
 /// L = −(1/N)·Σ_n logp[n, label_n]. Its gradient is −1/N at each true class and 0 elsewhere.
+///
+/// With label smoothing ε (as `F.cross_entropy(…, label_smoothing=ε)`), the target puts 1 − ε on
+/// the true class and ε/K on each of the K classes:
+/// L = −(1/N)·Σ_n [(1 − ε)·logp[n, label_n] + (ε/K)·Σ_k logp[n, k]],
+/// ∂L/∂logp[n, k] = −(1/N)·[(1 − ε)·[k = label_n] + ε/K].
 public enum NLLLoss {
     /// Returns the mean loss and writes ∂L/∂logp into `gradient` (reshaped to match); `labels`
-    /// holds one class per row of `logProbabilities`.
-    public static func evaluate(logProbabilities: Tensor, labels: ArraySlice<Int>, gradient: Tensor?) -> Float {
+    /// holds one class per row of `logProbabilities`; `smoothing` is ε above, in [0, 1).
+    public static func evaluate(logProbabilities: Tensor, labels: ArraySlice<Int>, gradient: Tensor?,
+                                smoothing: Float = 0) -> Float {
         let n = logProbabilities.shape[0], k = logProbabilities.shape[1]
         precondition(labels.count == n, "one label per example")
         gradient?.reshape([n, k])
-        gradient?.fill(0)
+        guard smoothing > 0 else {
+            gradient?.fill(0)
+            var total: Double = 0
+            for s in 0..<n {
+                let label = labels[labels.startIndex + s]
+                total -= Double(logProbabilities[s * k + label])
+                gradient?[s * k + label] = -1 / Float(n)
+            }
+            return Float(total / Double(n))
+        }
+        let onTrue = 1 - Double(smoothing), onEach = Double(smoothing) / Double(k)
+        gradient?.fill(Float(-onEach / Double(n)))
         var total: Double = 0
         for s in 0..<n {
             let label = labels[labels.startIndex + s]
-            total -= Double(logProbabilities[s * k + label])
-            gradient?[s * k + label] = -1 / Float(n)
+            var rowSum: Double = 0
+            for j in 0..<k { rowSum += Double(logProbabilities[s * k + j]) }
+            total -= onTrue * Double(logProbabilities[s * k + label]) + onEach * rowSum
+            gradient?[s * k + label] = Float(-(onTrue + onEach) / Double(n))
         }
         return Float(total / Double(n))
     }
