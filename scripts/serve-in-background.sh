@@ -1,5 +1,15 @@
 # Sourced by the scripts that talk to a running `backprop serve` (test-browser, test-api,
-# bench-serve). `serve_in_background LOG ARGUMENT...` starts `$backprop serve --port 0 ARGUMENT...`
+# bench-serve).
+#
+# `use_built_backprop` sets `backprop` to the binary scripts/test built and names in
+# BACKPROP_BINARY, or, when a script runs alone, builds one.
+use_built_backprop() {
+  if [ -n "${BACKPROP_BINARY:-}" ]; then backprop=$BACKPROP_BINARY; return; fi
+  swift build -c release --product backprop
+  backprop=.build/release/backprop
+}
+
+# `serve_in_background LOG ARGUMENT...` starts `$backprop serve --port 0 ARGUMENT...`
 # (a free port) with its output in LOG, stops it when the script exits, and sets `server` (its
 # process id) and `url` (the address it printed); if it prints none within 10 s, or stops, the
 # log is shown and the script exits 1.

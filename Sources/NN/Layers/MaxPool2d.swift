@@ -111,10 +111,12 @@ public final class MaxPool2d: Layer {
             } else {
                 for ox in 0..<ow {
                     var best = top[2 * ox], position: UInt16 = 0
-                    let candidates: [(Float, UInt16)] = [(top[2 * ox + 1], 1), (bottom[2 * ox], 2), (bottom[2 * ox + 1], 3)]
-                    for (value, candidate) in candidates where value > best || (value.isNaN && !best.isNaN) {
-                        best = value
-                        position = candidate
+                    for candidate: UInt16 in 1...3 {
+                        let value = (candidate < 2 ? top : bottom)[2 * ox + Int(candidate & 1)]
+                        if value > best || (value.isNaN && !best.isNaN) {
+                            best = value
+                            position = candidate
+                        }
                     }
                     y[oy * ow + ox] = best
                     where_[oy * ow + ox] = position
