@@ -55,7 +55,8 @@ def make_layer(spec):
     t = spec["type"]
     if t == "Conv2d":
         return nn.Conv2d(spec["inChannels"], spec["outChannels"], spec["kernelSize"], stride=spec.get("stride") or 1,
-                         padding=spec["padding"], dilation=spec.get("dilation") or 1, bias=spec["bias"])
+                         padding=spec["padding"], dilation=spec.get("dilation") or 1,
+                         groups=spec.get("groups") or 1, bias=spec["bias"])
     if t == "BatchNorm2d":
         return nn.BatchNorm2d(spec["outChannels"], eps=spec.get("epsilon") or 1e-5,
                               momentum=0.1 if spec.get("momentum") is None else spec["momentum"])

@@ -16,6 +16,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var stride: Int?
     public var padding: Int?
     public var dilation: Int?
+    /// Conv2d's groups, when more than one.
+    public var groups: Int?
     public var bias: Bool?
     public var probability: Float?
     /// BatchNorm2d's eps and momentum, when not PyTorch's defaults (1e-5, 0.1).
@@ -24,10 +26,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 
     public init(name: String = "", type: String, inChannels: Int? = nil, outChannels: Int? = nil,
                 kernelSize: Int? = nil, stride: Int? = nil, padding: Int? = nil, dilation: Int? = nil,
-                bias: Bool? = nil, probability: Float? = nil, epsilon: Float? = nil, momentum: Float? = nil) {
+                groups: Int? = nil, bias: Bool? = nil, probability: Float? = nil, epsilon: Float? = nil, momentum: Float? = nil) {
         self.name = name; self.type = type; self.inChannels = inChannels; self.outChannels = outChannels
         self.kernelSize = kernelSize; self.stride = stride; self.padding = padding; self.dilation = dilation
-        self.bias = bias; self.probability = probability
+        self.groups = groups; self.bias = bias; self.probability = probability
         self.epsilon = epsilon; self.momentum = momentum
     }
 }

@@ -96,15 +96,16 @@ struct LayerCall: Sendable {
         let a = Arguments(type: type, values: try arguments())
         switch type {
         case "Conv2d":
-            try a.require("groups", equals: .integer(1), "grouped convolutions are not supported")
             try a.require("padding_mode", equals: .text("zeros"), "only zero padding is supported")
+            let inChannels = try a.integer("in_channels", in: Self.channelLimit)
+            let outChannels = try a.integer("out_channels", in: Self.channelLimit)
             let kernel = try a.square("kernel_size", in: Self.kernelLimit)
             let stride = try a.square("stride", in: Self.strideLimit, default: 1)
             let padding = try a.square("padding", in: Self.paddingLimit, default: 0)
             let dilation = try a.square("dilation", in: Self.dilationLimit, default: 1)
-            return Conv2d(try a.integer("in_channels", in: Self.channelLimit), try a.integer("out_channels", in: Self.channelLimit),
-                          kernelSize: kernel, stride: stride, padding: padding, dilation: dilation,
-                          bias: try a.boolean("bias", default: true))
+            let groups = try Self.groups(a, inChannels, outChannels)
+            return Conv2d(inChannels, outChannels, kernelSize: kernel, stride: stride, padding: padding, dilation: dilation,
+                          groups: groups, bias: try a.boolean("bias", default: true))
         case "BatchNorm2d":
             try a.require("affine", equals: .boolean(true), "BatchNorm2d must be affine")
             try a.require("track_running_stats", equals: .boolean(true), "BatchNorm2d must track running statistics")
@@ -151,6 +152,15 @@ struct LayerCall: Sendable {
         }
     }
 
+    /// Conv2d's groups, which must divide both channel counts.
+    private static func groups(_ a: Arguments, _ inChannels: Int, _ outChannels: Int) throws -> Int {
+        let groups = try a.integer("groups", in: channelLimit, default: 1)
+        guard inChannels % groups == 0 && outChannels % groups == 0 else {
+            throw ModelError("Conv2d: groups=\(groups) must divide in_channels (\(inChannels)) and out_channels (\(outChannels))")
+        }
+        return groups
+    }
+
     /// The parameters the layer will have, counted before it is made (so that a 10⁹-parameter
     /// model is refused without allocating it). Arguments are within their limits by then.
     func parameterCount() throws -> Int {
@@ -159,7 +169,7 @@ struct LayerCall: Sendable {
         case "Conv2d":
             let i = try a.integer("in_channels", in: Self.channelLimit), o = try a.integer("out_channels", in: Self.channelLimit)
             let k = try a.square("kernel_size", in: Self.kernelLimit)
-            return o * i * k * k + (try a.boolean("bias", default: true) ? o : 0)
+            return o * (i / (try Self.groups(a, i, o))) * k * k + (try a.boolean("bias", default: true) ? o : 0)
         case "BatchNorm2d": return 2 * (try a.integer("num_features", in: Self.channelLimit))
         case "Linear":
             let i = try a.integer("in_features", in: Self.featureLimit), o = try a.integer("out_features", in: Self.featureLimit)

@@ -218,8 +218,6 @@ def conv2d_layer(m, problem):
     s = square(m.stride, "stride", problem)
     p = square(m.padding, "padding", problem)
     d = square(m.dilation, "dilation", problem)
-    if m.groups != 1:
-        raise problem(f"groups={m.groups} is not supported (groups=1 only)")
     if m.padding_mode != "zeros":
         raise problem(f"padding_mode={m.padding_mode!r} is not supported (zeros only)")
     text = f"Conv2d({m.in_channels}, {m.out_channels}, kernel_size={k}"
@@ -229,6 +227,8 @@ def conv2d_layer(m, problem):
         text += f", padding={p}"
     if d != 1:
         text += f", dilation={d}"
+    if m.groups != 1:
+        text += f", groups={m.groups}"
     if m.bias is None:
         text += ", bias=False"
     return text + ")"

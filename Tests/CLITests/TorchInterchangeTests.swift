@@ -104,7 +104,7 @@ struct TorchInterchangeTests {
     /// A learner's own PyTorch class, in each notebook style: `backprop import` writes its model
     /// file, `backprop train` trains it, and the class itself loads the checkpoint (strict) and
     /// gives the same log-probabilities and accuracy on the 10,000 test images as `backprop eval`.
-    @Test(arguments: ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated"])
+    @Test(arguments: ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated", "depthwise_separable"])
     func aLearnersClassLoadsTheCheckpointBackpropTrained(fixture: String) throws {
         if Self.skipOrFail() { return }
         let folder = Backprop.temporaryFolder()

@@ -66,7 +66,7 @@ struct ModelFileTests {
         (#"{"layers": [{"a": "ReLU()"}, {"a": "ReLU()"}]}"#, "the name \"a\" is used twice"),
         (#"{"layers": [{"c": "Conv2d(1, 10, 28)"}, "Flatten()"]}"#, "the last layer must be LogSoftmax(dim=1)"),
         (#"{"layers": [{"c": "Conv2d(1, 12, 28)"}, "LogSoftmax()"]}"#, "the output has 12 numbers per image; expected the 10 classes"),
-        (#"{"layers": [{"c": "Conv2d(1, 10, 28, groups=2)"}, "LogSoftmax()"]}"#, "c: Conv2d: grouped convolutions are not supported (groups=2)"),
+        (#"{"layers": [{"c": "Conv2d(1, 10, 28, groups=2)"}, "LogSoftmax()"]}"#, "c: Conv2d: groups=2 must divide in_channels (1) and out_channels (10)"),
         (#"{"layers": [{"p": "MaxPool2d(3, stride=2)"}]}"#, "p: MaxPool2d: only windows that do not overlap are supported"),
         (#"{"layers": [{"c": "Conv2d(1, 10, 28"}]}"#, "c: cannot read the layer \"Conv2d(1, 10, 28\": expected \")\""),
         (#"{"layers": [{"c": "Conv2d(1, 10, 28, kernel=3)"}]}"#, "c: Conv2d has no argument \"kernel\"; its arguments are in_channels"),

@@ -43,7 +43,7 @@ struct TorchAgreementTests {
     /// The notebook styles of Tests/Fixtures/notebook-models, each traced by `backprop import`'s
     /// tracer into a model file: the engine built from that file computes what the learner's own
     /// class computes (log-probabilities, gradients, statistics), and counts the same parameters.
-    static let notebookModels = ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated"]
+    static let notebookModels = ["sequential_blocks", "functional_forward", "linear_after_gap", "strided", "dilated", "depthwise_separable"]
 
     @Test(arguments: notebookModels)
     func importedModelsAgreeWithTheirOwnClass(fixture: String) throws {

@@ -1,9 +1,11 @@
 import Kernels
 
-/// A 2-D convolution with square kernels, zero padding, stride and dilation, as PyTorch's `nn.Conv2d`.
+/// A 2-D convolution with square kernels, zero padding, stride, dilation and groups, as PyTorch's
+/// `nn.Conv2d`.
 ///
 /// Shapes: input (N, Cin, H, W) → output (N, Cout, H′, W′), H′ = ⌊(H + 2p − d·(k−1) − 1)/s⌋ + 1
-/// (W′ likewise); weight (Cout, Cin, k, k); bias (Cout). Stride s and dilation d default to 1.
+/// (W′ likewise); weight (Cout, Cin/G, k, k); bias (Cout). Stride s, dilation d and groups G
+/// default to 1.
 ///
 /// Forward:   y[n,o,y,x] = b[o] + Σ_{c,i,j} w[o,c,i,j] · in[n,c,s·y+d·i−p,s·x+d·j−p]
 /// Backward:  each weight touched every output position, so its gradient sums over them:
@@ -25,6 +27,11 @@ import Kernels
 ///     the columns cost k²/s² times the input's memory).
 /// Backward runs the kernel's backward passes on the rearranged input, then takes the weight
 /// gradient and the input gradient back to their own layouts.
+///
+/// With groups G > 1 (e.g. a depthwise convolution, G = Cin), output channel o sees only the
+/// input channels of its group, g = o / (Cout/G): the sums above run over c < Cin/G of input
+/// channel g·Cin/G + c. Those run their own direct loops, any stride and dilation included
+/// (`GroupedConvolution`).
 public final class Conv2d: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -32,6 +39,7 @@ public final class Conv2d: Layer {
     public let stride: Int
     public let padding: Int
     public let dilation: Int
+    public let groups: Int
     public let weight: Parameter
     public let bias: Parameter?
 
@@ -52,15 +60,17 @@ public final class Conv2d: Layer {
     private let phasedWeightGradient = Tensor(shape: [0])
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                dilation: Int = 1, bias: Bool = true) {
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0)
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "groups must divide both channel counts")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
-        weight = Parameter(shape: [outChannels, inChannels, kernelSize, kernelSize])
+        self.groups = groups
+        weight = Parameter(shape: [outChannels, inChannels / groups, kernelSize, kernelSize])
         self.bias = bias ? Parameter(shape: [outChannels]) : nil
     }
 
@@ -72,6 +82,7 @@ public final class Conv2d: Layer {
         if stride > 1 { text += ", stride=\(stride)" }
         if padding > 0 { text += ", padding=\(padding)" }
         if dilation > 1 { text += ", dilation=\(dilation)" }
+        if groups > 1 { text += ", groups=\(groups)" }
         if bias == nil { text += ", bias=False" }
         return text + ")"
     }
@@ -92,25 +103,26 @@ public final class Conv2d: Layer {
 
     public var spec: LayerSpec? {
         LayerSpec(type: "Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
-                  stride: stride, padding: padding, dilation: dilation, bias: bias != nil)
+                  stride: stride, padding: padding, dilation: dilation, groups: groups > 1 ? groups : nil,
+                  bias: bias != nil)
     }
 
-    /// PyTorch's default: weights and bias uniform in ±1/√fan_in, fan_in = Cin·k·k.
+    /// PyTorch's default: weights and bias uniform in ±1/√fan_in, fan_in = (Cin/G)·k·k.
     public func initialize(using random: inout Random) {
-        initializeUniformly([weight] + (bias.map { [$0] } ?? []), fanIn: inChannels * kernelSize * kernelSize, using: &random)
+        initializeUniformly([weight] + (bias.map { [$0] } ?? []), fanIn: inChannels / groups * kernelSize * kernelSize, using: &random)
     }
 
     public func copy() -> Layer {
         let twin = Conv2d(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
-                          dilation: dilation, bias: bias != nil)
+                          dilation: dilation, groups: groups, bias: bias != nil)
         twin.copyValues(from: self)
         return twin
     }
 
-    /// Output positions × Cin·k·k.
+    /// Output positions × (Cin/G)·k·k.
     public func multiplyAdds(for inputShape: [Int]) -> Int {
         guard let out = try? outputShape(for: inputShape) else { return 0 }
-        return out.reduce(1, *) * inChannels * kernelSize * kernelSize
+        return out.reduce(1, *) * inChannels / groups * kernelSize * kernelSize
     }
 
     /// How the fast stride-1 kernel computes this convolution for a batch of images.
@@ -137,6 +149,7 @@ public final class Conv2d: Layer {
     /// Floats per image of the input rearranged for the kernel (0 when it convolves the input
     /// itself), for an input of `inputShape` that fits: memory a model file's limits count.
     public func rearrangedFloats(for inputShape: [Int]) -> Int {
+        guard groups == 1 else { return 0 }
         switch method(batch: 1, height: inputShape[1], width: inputShape[2]) {
         case .direct: return 0
         case let .spaceToDepth(phases): return phases.count
@@ -206,8 +219,21 @@ public final class Conv2d: Layer {
         return kernel
     }
 
+    /// The direct loops of a grouped convolution (groups > 1) for this input: plain numbers, no scratch.
+    private func grouped(for input: Tensor, threads: Int) -> GroupedConvolution {
+        GroupedConvolution(batch: input.batch, inChannels: inChannels, outChannels: outChannels, groups: groups,
+                           height: input.shape[2], width: input.shape[3], kernelSize: kernelSize, stride: stride,
+                           padding: padding, dilation: dilation, threads: threads)
+    }
+
     public func forward(_ input: Tensor, context: Context) -> Tensor {
         self.input = input
+        if groups > 1 {
+            let grouped = grouped(for: input, threads: context.threads)
+            output.reshape([input.batch, outChannels, grouped.outHeight, grouped.outWidth])
+            grouped.forward(input: input.data, weight: weight.value.data, bias: bias?.value.data, output: output.data)
+            return output
+        }
         let kernel = kernel(for: input, threads: context.threads)
         output.reshape([input.batch, outChannels, kernel.shape.outHeight, kernel.shape.outWidth])
         let (source, weights) = operands(for: input, threads: context.threads)
@@ -220,9 +246,16 @@ public final class Conv2d: Layer {
     /// `ConvBlock`). Returns an output the layer owns, like `forward`; keeps nothing for backward.
     func forwardFolded(_ input: Tensor, scale: [Float], shift: [Float], context: Context) -> Tensor {
         self.input = nil
+        let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
+        if groups > 1 {
+            let grouped = grouped(for: input, threads: context.threads)
+            output.reshape([input.batch, outChannels, grouped.outHeight, grouped.outWidth])
+            grouped.forward(input: input.data, weight: weight.value.data, bias: foldedBias, output: output.data,
+                            scale: scale, rectify: true)
+            return output
+        }
         let shape = shape(for: input)
         output.reshape([input.batch, outChannels, shape.outHeight, shape.outWidth])
-        let foldedBias = (0..<outChannels).map { o in shift[o] + (bias.map { $0.value[o] * scale[o] } ?? 0) }
         let winograd = evaluationKernel(for: input, threads: context.threads)
         let (source, weights) = operands(for: input, threads: context.threads)
         scale.withUnsafeBufferPointer { scale in
@@ -241,6 +274,15 @@ public final class Conv2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward without a forward pass that kept its input") }
+        if groups > 1 {
+            let grouped = grouped(for: input, threads: context.threads)
+            grouped.backwardWeights(input: input.data, outputGradient: outputGradient.data,
+                                    weightGradient: weight.gradient.data, biasGradient: bias?.gradient.data)
+            guard needsInputGradient else { return nil }
+            let inputGradient = context.gradients.inputGradient(input.shape, besides: outputGradient)
+            grouped.backwardData(outputGradient: outputGradient.data, weight: weight.value.data, inputGradient: inputGradient.data)
+            return inputGradient
+        }
         let kernel = kernel(for: input, threads: context.threads)
         let method = method(for: input)
         switch method {
