@@ -116,6 +116,13 @@ struct ModelFileTests {
         #expect(throws: (any Error).self) { try ModelFile.read(path) }
     }
 
+    /// The candidates docs/experiments.md reports keep reading as the models they were.
+    @Test(arguments: [("dsA", 3_600), ("dsB", 3_942), ("dsC", 3_744)])
+    func experimentFilesStillRead(name: String, parameters: Int) throws {
+        let model = try ModelFile.read(Self.root + "/docs/experiments/\(name).json").makeModel()
+        #expect(model.parameterCount == parameters)
+    }
+
     /// The course's rules: s6 passes its own, and fails s7's parameter limit.
     @Test func courseRules() throws {
         let s6 = CourseRules.s6.check(Models.s6)
