@@ -437,6 +437,7 @@ def train(args):
     decay = recipe.get("ema")
     average = copy.deepcopy(twin) if decay else None
     augmenting = recipe["rotation"] > 0 or recipe["translate"] > 0
+    smoothing = recipe.get("label_smoothing", 0)
     step = 0
     for epoch in range(1, epochs + 1):
         twin.train()
@@ -448,7 +449,6 @@ def train(args):
                 images = augment(images, recipe["rotation"], recipe["translate"], generator)
             optimizer.zero_grad()
             log_probabilities = twin((images - mean) / std)
-            smoothing = recipe.get("label_smoothing", 0)
             # cross_entropy of log-probabilities is their NLL: log_softmax leaves them unchanged.
             loss = F.cross_entropy(log_probabilities, y[index], label_smoothing=smoothing) if smoothing else F.nll_loss(log_probabilities, y[index])
             loss.backward()

@@ -40,17 +40,25 @@ public struct GroupedConvolution: Sendable {
     public var groupOutChannels: Int { outChannels / groups }
     public var multiplyAdds: Int { batch * outChannels * outHeight * outWidth * groupInChannels * kernelSize * kernelSize }
 
-    /// The output rows and columns tap (i, j) reaches inside the image: y in rows, x in columns,
-    /// with input row s·y + d·i − p and column s·x + d·j − p.
-    @inline(__always)
-    private func reach(_ i: Int, _ j: Int) -> (rows: Range<Int>, columns: Range<Int>) {
+    /// One kernel position (i, j), t = i·k + j: the output rows and columns whose input,
+    /// row s·y + d·i − p and column s·x + d·j − p, lies inside the image, and where output (y, x)
+    /// reads in its input plane: `offset` + s·(y·W + x).
+    private struct Tap {
+        let rows: Range<Int>, columns: Range<Int>, offset: Int
+    }
+
+    /// The k·k taps, in the weight's order.
+    private var taps: [Tap] {
         func valid(_ offset: Int, _ size: Int, _ outSize: Int) -> Range<Int> {
             // first t with s·t + offset ≥ 0, and past the last with s·t + offset ≤ size − 1
             let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
             let end = size - 1 - offset < 0 ? 0 : min(outSize, (size - 1 - offset) / stride + 1)
             return first..<max(first, end)
         }
-        return (valid(dilation * i - padding, height, outHeight), valid(dilation * j - padding, width, outWidth))
+        return (0..<kernelSize * kernelSize).map { t in
+            let dy = dilation * (t / kernelSize) - padding, dx = dilation * (t % kernelSize) - padding
+            return Tap(rows: valid(dy, height, outHeight), columns: valid(dx, width, outWidth), offset: dy * width + dx)
+        }
     }
 
     /// Threads worth waking: small passes run inline.
@@ -61,25 +69,22 @@ public struct GroupedConvolution: Sendable {
     /// `rectify` the output goes through max(0, ·).
     public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, scale: UnsafePointer<Float>? = nil, rectify: Bool = false) {
-        let k = kernelSize, cg = groupInChannels, og = groupOutChannels
+        let taps = taps, cg = groupInChannels, og = groupOutChannels
         let inPlane = height * width, outPlane = outHeight * outWidth
         parallelFor(batch, threads: threadCount) { _, images in
             for n in images {
                 for o in 0..<outChannels {
                     let out = output + (n * outChannels + o) * outPlane
                     out.update(repeating: bias?[o] ?? 0, count: outPlane)
-                    let factor = scale?[o] ?? 1
+                    let factor = scale?[o] ?? 1   // × 1 is exact: unscaled weights stay as they are
                     for c in 0..<cg {
                         let plane = input + (n * inChannels + (o / og) * cg + c) * inPlane
-                        for i in 0..<k {
-                            for j in 0..<k {
-                                let w = scale == nil ? weight[((o * cg + c) * k + i) * k + j] : weight[((o * cg + c) * k + i) * k + j] * factor
-                                let (rows, columns) = reach(i, j)
-                                let dy = dilation * i - padding, dx = dilation * j - padding
-                                for y in rows {
-                                    let source = plane + (stride * y + dy) * width + dx, row = out + y * outWidth
-                                    for x in columns { row[x] += w * source[stride * x] }
-                                }
+                        let weights = weight + (o * cg + c) * taps.count
+                        for (t, tap) in taps.enumerated() {
+                            let w = weights[t] * factor
+                            for y in tap.rows {
+                                let source = plane + tap.offset + stride * y * width, row = out + y * outWidth
+                                for x in tap.columns { row[x] += w * source[stride * x] }
                             }
                         }
                     }
@@ -92,7 +97,7 @@ public struct GroupedConvolution: Sendable {
     /// Overwrites `inputGradient`.
     public func backwardData(outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              inputGradient: UnsafeMutablePointer<Float>) {
-        let k = kernelSize, cg = groupInChannels, og = groupOutChannels
+        let taps = taps, cg = groupInChannels, og = groupOutChannels
         let inPlane = height * width, outPlane = outHeight * outWidth
         parallelFor(batch, threads: threadCount) { _, images in
             for n in images {
@@ -101,15 +106,12 @@ public struct GroupedConvolution: Sendable {
                     let g = outputGradient + (n * outChannels + o) * outPlane
                     for c in 0..<cg {
                         let plane = inputGradient + (n * inChannels + (o / og) * cg + c) * inPlane
-                        for i in 0..<k {
-                            for j in 0..<k {
-                                let w = weight[((o * cg + c) * k + i) * k + j]
-                                let (rows, columns) = reach(i, j)
-                                let dy = dilation * i - padding, dx = dilation * j - padding
-                                for y in rows {
-                                    let target = plane + (stride * y + dy) * width + dx, row = g + y * outWidth
-                                    for x in columns { target[stride * x] += w * row[x] }
-                                }
+                        let weights = weight + (o * cg + c) * taps.count
+                        for (t, tap) in taps.enumerated() {
+                            let w = weights[t]
+                            for y in tap.rows {
+                                let target = plane + tap.offset + stride * y * width, row = g + y * outWidth
+                                for x in tap.columns { target[stride * x] += w * row[x] }
                             }
                         }
                     }
@@ -121,9 +123,9 @@ public struct GroupedConvolution: Sendable {
     /// Adds into `weightGradient` (and `biasGradient`, if given).
     public func backwardWeights(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                 weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?) {
-        let k = kernelSize, cg = groupInChannels, og = groupOutChannels
+        let taps = taps, cg = groupInChannels, og = groupOutChannels
         let inPlane = height * width, outPlane = outHeight * outWidth
-        let weights = outChannels * cg * k * k, chunks = threadCount
+        let weights = outChannels * cg * taps.count, chunks = threadCount
         // One row of partial sums per chunk of images: the weights', then the biases'.
         var partials = [Float](repeating: 0, count: chunks * (weights + outChannels))
         partials.withUnsafeMutableBufferPointer { partials in
@@ -138,17 +140,14 @@ public struct GroupedConvolution: Sendable {
                         biasPartial[o] += sum
                         for c in 0..<cg {
                             let plane = input + (n * inChannels + (o / og) * cg + c) * inPlane
-                            for i in 0..<k {
-                                for j in 0..<k {
-                                    let (rows, columns) = reach(i, j)
-                                    let dy = dilation * i - padding, dx = dilation * j - padding
-                                    var sum: Float = 0
-                                    for y in rows {
-                                        let source = plane + (stride * y + dy) * width + dx, row = g + y * outWidth
-                                        for x in columns { sum += row[x] * source[stride * x] }
-                                    }
-                                    partial[((o * cg + c) * k + i) * k + j] += sum
+                            let weightSums = partial + (o * cg + c) * taps.count
+                            for (t, tap) in taps.enumerated() {
+                                var sum: Float = 0
+                                for y in tap.rows {
+                                    let source = plane + tap.offset + stride * y * width, row = g + y * outWidth
+                                    for x in tap.columns { sum += row[x] * source[stride * x] }
                                 }
+                                weightSums[t] += sum
                             }
                         }
                     }
