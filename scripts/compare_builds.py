@@ -18,7 +18,11 @@ def measure(binary, args):
     """One timing: the whole training step's ms, or with --epoch the epoch's seconds."""
     command = [binary, "bench", "--model", args.model]
     command += ["--epoch"] if args.epoch else ["--repeats", str(args.repeats)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        said = (run.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        sys.exit(f"{' '.join(command)}: exit {run.returncode}: {said}")
+    output = run.stdout
     if args.epoch:
         return json.loads(output.strip().splitlines()[-1])["epoch_seconds"]
     found = re.search(r"whole training step: ([0-9.]+) ms", output)
