@@ -18,6 +18,8 @@ def measure(binary, args):
     """One timing: the whole training step's ms, or with --epoch the epoch's seconds."""
     command = [binary, "bench", "--model", args.model]
     command += ["--epoch"] if args.epoch else ["--repeats", str(args.repeats)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         said = (run.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
@@ -40,11 +42,15 @@ def main():
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=40, help="calls per median of a bench run")
     parser.add_argument("--epoch", action="store_true", help="time real MNIST epochs instead of steps")
+    parser.add_argument("--threads", type=int, help="threads per run (bench's default: every core)")
     args = parser.parse_args()
     if not 2 <= args.pairs <= 1000:
         sys.exit(f"--pairs: expected 2 to 1000, got {args.pairs}")
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        sys.exit(f"--threads: expected 1 to 256, got {args.threads}")
     unit = "s per epoch" if args.epoch else "ms per training step"
-    print(f"{args.model}: {unit}, working tree against {args.base_name}, {args.pairs} alternating pairs", flush=True)
+    threads = f", {args.threads} thread(s)" if args.threads else ""
+    print(f"{args.model}: {unit}{threads}, working tree against {args.base_name}, {args.pairs} alternating pairs", flush=True)
     base, change = [], []
     for pair in range(args.pairs):
         order = [("base", args.base), ("change", args.change)]

@@ -10,6 +10,11 @@
 //             since y > 0 exactly where ReLU passed and dropout kept (k = 1/(1 − p), or 1). So
 //             neither ReLU's output nor the mask is stored: `through` is the block's output y.
 // Without them (`rectify: false`, `dropout: nil`, `through: nil`) they are plain BatchNorm.
+//
+// Each thread takes a range of channels, and every pass walks its rows image by image (row (s, c)
+// for s, then c in the range: long runs of adjacent memory) rather than channel by channel (one
+// plane, then a jump of C planes): the hardware prefetches the runs. A channel's row sums are
+// still added in image order, so the sums are the same to the bit either way.
 
 public enum BatchNormKernel {
     /// Where a channel's rows lie in an (N, C, H, W) tensor.
@@ -26,18 +31,21 @@ public enum BatchNormKernel {
         public var valuesPerChannel: Int { images * plane }
     }
 
-    /// Channel c's batch mean and biased variance. Two passes, rows summed in Float and rows added
-    /// in Double: exact enough for any batch size.
-    public static func statistics(channel c: Int, _ layout: Layout, x: UnsafePointer<Float>) -> (mean: Float, variance: Double) {
+    /// The batch mean and biased variance of each channel in `channels`, into `mean` and `variance`
+    /// (indexed by channel). Two passes, rows summed in Float and rows added in Double: exact
+    /// enough for any batch size. Each pass visits the rows in memory order, image by image.
+    public static func statistics(channels range: Range<Int>, _ layout: Layout, x: UnsafePointer<Float>,
+                                  mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Double>) {
         let m = Double(layout.valuesPerChannel)
-        var sum = 0.0
-        for s in 0..<layout.images { sum += Double(Self.sum(x + layout.row(s, c), layout.plane)) }
-        let mean = Float(sum / m)
-        var squares = 0.0
+        for c in range { variance[c] = 0 }   // the sums, then the squares
         for s in 0..<layout.images {
-            squares += Double(squaredDeviations(x + layout.row(s, c), layout.plane, mean: mean))
+            for c in range { variance[c] += Double(sum(x + layout.row(s, c), layout.plane)) }
         }
-        return (mean, squares / m)
+        for c in range { mean[c] = Float(variance[c] / m); variance[c] = 0 }
+        for s in 0..<layout.images {
+            for c in range { variance[c] += Double(squaredDeviations(x + layout.row(s, c), layout.plane, mean: mean[c])) }
+        }
+        for c in range { variance[c] /= m }
     }
 
     /// The per-channel figures the loops read: γ, β and the statistics in use, μ and 1/√(σ² + ε).
@@ -59,10 +67,10 @@ public enum BatchNormKernel {
                                  rectify: Bool = false, dropout: DropoutMask? = nil, dropsWholeChannels: Bool = false,
                                  threads: Int) {
         parallelFor(layout.channels, threads: threads) { _, range in
-            for c in range {
-                let scale = channels.gamma[c] * channels.inverseStd[c]
-                let shift = channels.beta[c] - channels.mean[c] * scale
-                for s in 0..<layout.images {
+            for s in 0..<layout.images {
+                for c in range {
+                    let scale = channels.gamma[c] * channels.inverseStd[c]
+                    let shift = channels.beta[c] - channels.mean[c] * scale
                     let row = layout.row(s, c)
                     normalize(x + row, y + row, layout.plane, scale: scale, shift: shift, rectify: rectify, dropout: dropout,
                               firstUnit: dropsWholeChannels ? s * layout.channels + c : row, unitIsRow: dropsWholeChannels)
@@ -82,29 +90,38 @@ public enum BatchNormKernel {
                                 threads: Int) {
         let plane = layout.plane, m = Float(layout.valuesPerChannel)
         parallelFor(layout.channels, threads: threads) { _, range in
-            for c in range {
-                let mean = channels.mean[c], inverseStd = channels.inverseStd[c]
-                var sumG: Float = 0, sumGX: Float = 0   // Σ g′ and Σ g′·(x − μ)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * range.count) { sums in
+                // Σ g′ and Σ g′·(x − μ) per channel of the range, rows visited in memory order.
+                let sumG = sums.baseAddress!, sumGX = sumG + range.count
+                sumG.update(repeating: 0, count: 2 * range.count)
                 for s in 0..<layout.images {
-                    let row = layout.row(s, c)
-                    let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
-                                                     mean: mean, plane)
-                    sumG += rowG
-                    sumGX += rowGX
+                    for c in range {
+                        let row = layout.row(s, c)
+                        let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
+                                                         mean: channels.mean[c], plane)
+                        sumG[c - range.lowerBound] += rowG
+                        sumGX[c - range.lowerBound] += rowGX
+                    }
                 }
-                betaGradient[c] += sumG
-                gammaGradient[c] += sumGX * inverseStd
-                guard let dx else { continue }
-                let slope = channels.gamma[c] * inverseStd
+                for c in range {
+                    betaGradient[c] += sumG[c - range.lowerBound]
+                    gammaGradient[c] += sumGX[c - range.lowerBound] * channels.inverseStd[c]
+                }
+                guard let dx else { return }
                 for s in 0..<layout.images {
-                    let row = layout.row(s, c)
-                    if statisticsFromBatch {
-                        inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
-                                      dx + row, plane, slope: slope, throughMean: slope * sumG / m,
-                                      throughVariance: slope * sumGX * inverseStd * inverseStd / m)
-                    } else {
-                        fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
-                                                     plane, slope: slope)
+                    for c in range {
+                        let row = layout.row(s, c)
+                        let mean = channels.mean[c], inverseStd = channels.inverseStd[c]
+                        let slope = channels.gamma[c] * inverseStd
+                        if statisticsFromBatch {
+                            let (sumG, sumGX) = (sumG[c - range.lowerBound], sumGX[c - range.lowerBound])
+                            inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
+                                          dx + row, plane, slope: slope, throughMean: slope * sumG / m,
+                                          throughVariance: slope * sumGX * inverseStd * inverseStd / m)
+                        } else {
+                            fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
+                                                         plane, slope: slope)
+                        }
                     }
                 }
             }

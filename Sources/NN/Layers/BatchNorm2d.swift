@@ -123,19 +123,24 @@ public final class BatchNorm2d: Layer {
         let training = context.training
         fromBatch = training
         if training { batchesTracked[0] += 1 }
+        guard training else {
+            for c in 0..<channels {
+                meanOut[c] = runningMean[c]
+                inverseStdOut[c] = 1 / (runningVariance[c] + epsilon).squareRoot()
+            }
+            return
+        }
         parallelFor(channels, threads: context.threads) { _, range in
-            for c in range {
-                guard training else {
-                    meanOut[c] = self.runningMean[c]
-                    inverseStdOut[c] = 1 / (self.runningVariance[c] + self.epsilon).squareRoot()
-                    continue
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: range.upperBound) { variances in
+                let variances = variances.baseAddress!   // indexed by channel; only the range's are used
+                BatchNormKernel.statistics(channels: range, layout, x: x, mean: meanOut, variance: variances)
+                for c in range {
+                    let (mean, variance) = (meanOut[c], variances[c])
+                    inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
+                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+                    self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mean
+                    self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c] + self.momentum * Float(unbiased)
                 }
-                let (mean, variance) = BatchNormKernel.statistics(channel: c, layout, x: x)
-                meanOut[c] = mean
-                inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
-                let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-                self.runningMean[c] = (1 - self.momentum) * self.runningMean[c] + self.momentum * mean
-                self.runningVariance[c] = (1 - self.momentum) * self.runningVariance[c] + self.momentum * Float(unbiased)
             }
         }
     }
