@@ -90,22 +90,23 @@ public enum BatchNormKernel {
                                 threads: Int) {
         let plane = layout.plane, m = Float(layout.valuesPerChannel)
         parallelFor(layout.channels, threads: threads) { _, range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * range.count) { sums in
-                // Σ g′ and Σ g′·(x − μ) per channel of the range, rows visited in memory order.
-                let sumG = sums.baseAddress!, sumGX = sumG + range.count
-                sumG.update(repeating: 0, count: 2 * range.count)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * range.upperBound) { sums in
+                // Σ g′ and Σ g′·(x − μ), indexed by channel (only the range's are used), rows
+                // visited in memory order.
+                let sumG = sums.baseAddress!, sumGX = sumG + range.upperBound
+                for c in range { sumG[c] = 0; sumGX[c] = 0 }
                 for s in 0..<layout.images {
                     for c in range {
                         let row = layout.row(s, c)
                         let (rowG, rowGX) = gradientSums(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row,
                                                          mean: channels.mean[c], plane)
-                        sumG[c - range.lowerBound] += rowG
-                        sumGX[c - range.lowerBound] += rowGX
+                        sumG[c] += rowG
+                        sumGX[c] += rowGX
                     }
                 }
                 for c in range {
-                    betaGradient[c] += sumG[c - range.lowerBound]
-                    gammaGradient[c] += sumGX[c - range.lowerBound] * channels.inverseStd[c]
+                    betaGradient[c] += sumG[c]
+                    gammaGradient[c] += sumGX[c] * channels.inverseStd[c]
                 }
                 guard let dx else { return }
                 for s in 0..<layout.images {
@@ -114,10 +115,9 @@ public enum BatchNormKernel {
                         let mean = channels.mean[c], inverseStd = channels.inverseStd[c]
                         let slope = channels.gamma[c] * inverseStd
                         if statisticsFromBatch {
-                            let (sumG, sumGX) = (sumG[c - range.lowerBound], sumGX[c - range.lowerBound])
                             inputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, x + row, mean: mean,
-                                          dx + row, plane, slope: slope, throughMean: slope * sumG / m,
-                                          throughVariance: slope * sumGX * inverseStd * inverseStd / m)
+                                          dx + row, plane, slope: slope, throughMean: slope * sumG[c] / m,
+                                          throughVariance: slope * sumGX[c] * inverseStd * inverseStd / m)
                         } else {
                             fixedStatisticsInputGradient(g + row, through: y.map { $0 + row }, keptScale: keptScale, dx + row,
                                                          plane, slope: slope)
