@@ -12,8 +12,9 @@ import Formats
 ///
 /// `read` checks the JSON, each layer's arguments and the parameter count before a parameter is
 /// allocated, then the shapes layer by layer before any data flows; errors name the layer by its
-/// dotted PyTorch name. Building turns each Conv2d → BatchNorm2d → ReLU (→ Dropout) run into a
-/// `ConvBlock`, which computes the same numbers as the four layers, faster.
+/// dotted PyTorch name. Building turns each Conv2d → BatchNorm2d → ReLU or Conv2d → ReLU →
+/// BatchNorm2d (→ Dropout) run into a `ConvBlock`, which computes the same numbers as the layers,
+/// faster.
 public enum ModelFile {
     /// The largest file read, the most layers, parameters and activations (floats per image) a
     /// model may have, and how deep the layer lists may nest.
@@ -161,7 +162,8 @@ public enum ModelFile {
         }
     }
 
-    /// The network of `entries`, each Conv2d → BatchNorm2d → ReLU (→ Dropout) run as a `ConvBlock`.
+    /// The network of `entries`, each Conv2d → BatchNorm2d → ReLU or Conv2d → ReLU → BatchNorm2d (→ Dropout)
+    /// run as a `ConvBlock`.
     fileprivate static func build(_ entries: [Entry]) throws -> Sequential {
         var built: [(names: [String?], layer: Layer)] = []
         var index = 0
@@ -193,11 +195,17 @@ public enum ModelFile {
             return try ModelFile.layer(call, name)
         }
         // Types first, so that layers are made only for a block that may fuse.
-        guard type(index) == "Conv2d" && type(index + 1) == "BatchNorm2d" && type(index + 2) == "ReLU" else { return nil }
-        guard let convolution = try layer(index) as? Conv2d, let normalization = try layer(index + 1) as? BatchNorm2d,
-              normalization.channels == convolution.outChannels, try layer(index + 2) is ReLU else { return nil }
+        let order: ConvBlock.Order
+        switch (type(index), type(index + 1), type(index + 2)) {
+        case ("Conv2d", "BatchNorm2d", "ReLU"): order = .batchNormThenReLU
+        case ("Conv2d", "ReLU", "BatchNorm2d"): order = .reluThenBatchNorm
+        default: return nil
+        }
+        let normalizationIndex = order == .batchNormThenReLU ? index + 1 : index + 2
+        guard let convolution = try layer(index) as? Conv2d, let normalization = try layer(normalizationIndex) as? BatchNorm2d,
+              normalization.channels == convolution.outChannels else { return nil }
         let dropout = try layer(index + 3) as? Dropout
-        return (ConvBlock(convolution, normalization, dropout: dropout), dropout == nil ? 3 : 4)
+        return (ConvBlock(convolution, normalization, dropout: dropout, order: order), dropout == nil ? 3 : 4)
     }
 
     /// The layer of `call`, errors naming it.

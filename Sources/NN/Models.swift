@@ -192,7 +192,7 @@ public enum Models {
 
     /// The second seed's network, layer for layer: 19,822 parameters, biases, Dropout2d(0.1), a
     /// Linear(108 → 10) classifier; SGD 0.01/0.9, batch 128, 18 epochs, no augmentation. Its
-    /// BatchNorm comes after the ReLU, so its layers run one by one, not as blocks.
+    /// BatchNorm comes after the ReLU: blocks of that order, with the Dropout2d that follows.
     public static let seedERAv2 = ModelDefinition(
         name: "seed-erav2",
         summary: "the second seed's model: 19,822 parameters, Dropout2d, Linear(108→10)",
@@ -200,19 +200,20 @@ public enum Models {
         published: "99.42% (epoch 17 of 18)",
         tunedSeeds: [],
         build: {
-            func block(_ i: Int, _ o: Int, padding: Int) -> [Layer] {
-                [Conv2d(i, o, kernelSize: 3, padding: padding), ReLU(), BatchNorm2d(o)]
+            // Conv2d(bias) → ReLU → BatchNorm2d (→ Dropout2d(0.1))
+            func block(_ i: Int, _ o: Int, padding: Int, dropout: Float = 0) -> ConvBlock {
+                ConvBlock(i, o, padding: padding, bias: true, dropout: dropout, dropsWholeChannels: true, order: .reluThenBatchNorm)
             }
             return Sequential([
                 "conv1": Sequential(
-                    block(1, 12, padding: 1) + [Dropout2d(0.1)]                    // 28×28
-                    + block(12, 16, padding: 1) + [MaxPool2d(2), Dropout2d(0.1)]), // 14×14
+                    block(1, 12, padding: 1, dropout: 0.1),                        // 28×28
+                    block(12, 16, padding: 1), MaxPool2d(2), Dropout2d(0.1)),      // 14×14
                 "conv2": Sequential(
-                    block(16, 20, padding: 1) + [Dropout2d(0.1)]                   // 14×14
-                    + block(20, 28, padding: 1) + [MaxPool2d(2), Dropout2d(0.1)]), // 7×7
+                    block(16, 20, padding: 1, dropout: 0.1),                       // 14×14
+                    block(20, 28, padding: 1), MaxPool2d(2), Dropout2d(0.1)),      // 7×7
                 "conv3": Sequential(
-                    block(28, 24, padding: 0) + [Dropout2d(0.1)]                   // 5×5
-                    + block(24, 12, padding: 0)),                                   // 3×3
+                    block(28, 24, padding: 0, dropout: 0.1),                       // 5×5
+                    block(24, 12, padding: 0)),                                    // 3×3
                 "flatten": Flatten(),                                               // 108
                 "fc": Linear(108, 10),
                 "log_softmax": LogSoftmax(),
@@ -239,7 +240,7 @@ public enum Models {
                     ConvBlock(16, 16, padding: 1),                 // 15×15
                     ConvBlock(16, 64, padding: 1)),                // 15×15
                 "trans2": Sequential(
-                    Conv2d(64, 16, kernelSize: 1, bias: false), ReLU(), BatchNorm2d(16),   // 15×15
+                    ConvBlock(64, 16, kernelSize: 1, order: .reluThenBatchNorm),            // 15×15
                     MaxPool2d(2)),                                                          // 7×7
                 "conv3": Sequential(
                     Conv2d(16, 10, kernelSize: 3, bias: false), ReLU(), AvgPool2d(3)),      // 5×5 → 1×1

@@ -2,11 +2,13 @@ import Kernels
 import NN
 import Testing
 
-/// `ConvBlock` runs Conv2d → BatchNorm2d → ReLU (→ Dropout) as one layer. It must compute what
-/// the four layers compute one after another: the same outputs, gradients and statistics.
-@Suite("ConvBlock equals its four layers")
+/// `ConvBlock` runs Conv2d → BatchNorm2d → ReLU or Conv2d → ReLU → BatchNorm2d (→ Dropout) as one
+/// layer. It must compute what its layers compute one after another: the same outputs, gradients
+/// and statistics.
+@Suite("ConvBlock equals its layers")
 struct ConvBlockTests {
     enum Tail: String, CaseIterable { case none, dropout, dropout2d }
+    static let orders: [ConvBlock.Order] = [.batchNormThenReLU, .reluThenBatchNorm]
 
     /// The block's layers with fixed, non-default weights and statistics.
     static func layers(_ tail: Tail, bias: Bool, padding: Int) -> (Conv2d, BatchNorm2d, Dropout?) {
@@ -28,8 +30,8 @@ struct ConvBlockTests {
     /// Runs `block` and the same layers one by one, forward and backward, with one context each
     /// (same seed, so the same dropout masks); returns both sides' outputs, input gradients, and
     /// all parameter gradients and running statistics.
-    static func bothWays(_ tail: Tail, bias: Bool, padding: Int, training: Bool, needsBackward: Bool, threads: Int)
-        -> (block: [[Float]], layers: [[Float]]) {
+    static func bothWays(_ tail: Tail, _ order: ConvBlock.Order, bias: Bool, padding: Int, training: Bool, needsBackward: Bool,
+                         threads: Int) -> (block: [[Float]], layers: [[Float]]) {
         var random = Random(seed: 8)
         // 7×6 inputs: output planes that are not a multiple of the SIMD width.
         let input = Tensor(shape: [3, 3, 7, 6], values: (0..<(3 * 3 * 42)).map { _ in random.uniform(-2, 2) })
@@ -47,38 +49,57 @@ struct ConvBlockTests {
             return results + [norm.runningMean.values, norm.runningVariance.values]
         }
         let (conv, norm, dropout) = layers(tail, bias: bias, padding: padding)
-        let block = ConvBlock(conv, norm, dropout: dropout)
+        let block = ConvBlock(conv, norm, dropout: dropout, order: order)
         let (conv2, norm2, dropout2) = layers(tail, bias: bias, padding: padding)
-        let separate = Sequential([conv2, norm2, ReLU()] + (dropout2.map { [$0] } ?? []))
+        let middle: [Layer] = order == .batchNormThenReLU ? [norm2, ReLU()] : [ReLU(), norm2]
+        let separate = Sequential([conv2] + middle + (dropout2.map { [$0] } ?? []))
         return (run(block, norm, conv), run(separate, norm2, conv2))
     }
 
     @Test(arguments: Tail.allCases, [1, 2])
     func trainingIsBitForBitTheSame(tail: Tail, threads: Int) {
-        for (bias, padding) in [(false, 0), (true, 1)] {
-            let (block, layers) = Self.bothWays(tail, bias: bias, padding: padding, training: true, needsBackward: true, threads: threads)
-            #expect(block == layers, "\(tail), bias \(bias), padding \(padding)")
-            if tail != .none { #expect(block[0].contains(0) && block[0].contains { $0 > 0 }) }
+        for order in Self.orders {
+            for (bias, padding) in [(false, 0), (true, 1)] {
+                let (block, layers) = Self.bothWays(tail, order, bias: bias, padding: padding, training: true, needsBackward: true,
+                                                    threads: threads)
+                #expect(block == layers, "\(tail), \(order), bias \(bias), padding \(padding)")
+                if tail != .none { #expect(block[0].contains(0) && block[0].contains { $0 > 0 }) }
+                // Negative outputs exist only with BatchNorm last.
+                #expect(block[0].contains { $0 < 0 } == (order == .reluThenBatchNorm))
+            }
         }
     }
 
     /// Evaluating with a backward pass to follow (fixed statistics, no dropout): bit for bit too.
-    @Test(arguments: Tail.allCases)
-    func evaluationWithGradientsIsBitForBitTheSame(tail: Tail) {
-        let (block, layers) = Self.bothWays(tail, bias: true, padding: 1, training: false, needsBackward: true, threads: 2)
+    @Test(arguments: Tail.allCases, Self.orders)
+    func evaluationWithGradientsIsBitForBitTheSame(tail: Tail, order: ConvBlock.Order) {
+        let (block, layers) = Self.bothWays(tail, order, bias: true, padding: 1, training: false, needsBackward: true, threads: 2)
         #expect(block == layers)
     }
 
-    /// Evaluating without: BatchNorm folded into the convolution, equal up to rounding (the
-    /// weights are scaled before the sums), and the statistics untouched.
+    /// Evaluating without: BatchNorm folded into the convolution (or, ReLU first, applied to its
+    /// rectified output in place), equal up to rounding (the weights are scaled before the sums,
+    /// and larger convolutions use Winograd's transforms), and the statistics untouched.
     @Test(arguments: [true, false], [0, 1])
     func foldedEvaluationEqualsTheLayers(bias: Bool, padding: Int) {
-        let (block, layers) = Self.bothWays(.dropout, bias: bias, padding: padding, training: false, needsBackward: false, threads: 2)
-        #expect(block.count == layers.count)
-        for (a, b) in zip(block, layers) {
-            #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        for order in Self.orders {
+            let (block, layers) = Self.bothWays(.dropout, order, bias: bias, padding: padding, training: false, needsBackward: false,
+                                                threads: 2)
+            #expect(block.count == layers.count)
+            for (a, b) in zip(block, layers) {
+                #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(order)")
+            }
+            if order == .batchNormThenReLU { #expect(layers[0].contains(0) && layers[0].contains { $0 > 0 }) }
         }
-        #expect(layers[0].contains(0) && layers[0].contains { $0 > 0 })
+    }
+
+    /// A block with ReLU first names its parts in that order: checkpoints and the PyTorch twin
+    /// see Conv2d, ReLU, BatchNorm2d, Dropout2d.
+    @Test func reluFirstBlocksNameTheirPartsInOrder() {
+        let block = ConvBlock(3, 4, padding: 1, bias: true, dropout: 0.1, dropsWholeChannels: true, order: .reluThenBatchNorm)
+        #expect(block.description == "Conv2d(3, 4, kernel_size=3, padding=1) → ReLU() → BatchNorm2d(4) → Dropout2d(p=0.1)")
+        let network = Sequential(block, Conv2d(4, 2, kernelSize: 1))
+        #expect(network.namedParameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"])
     }
 
     /// Inside a Sequential a block takes as many numbers as it has parts: the checkpoint names are

@@ -106,6 +106,19 @@ struct LayerGradientTests {
         checker.check(ConvBlock(2, 4, padding: 1, bias: true, dropout: 0.2), inputShape: [3, 2, 6, 5])
     }
 
+    /// ReLU first, the kinks sit on the convolution's raw outputs, and BatchNorm then divides by
+    /// the spread of what passed: a finite step straddling one measures neither side. Biases of
+    /// ±5 keep every output of a channel on one side: two channels wholly open, two wholly shut
+    /// (whose gradients must then be 0). (Where ReLU gates within a channel, the block is checked
+    /// against its layers, each checked here: ConvBlockTests.)
+    @Test(arguments: [false, true])
+    func reluFirstConvBlockTraining(dropsWholeChannels: Bool) {
+        let block = ConvBlock(2, 4, padding: 1, bias: true, dropout: 0.2, dropsWholeChannels: dropsWholeChannels,
+                              order: .reluThenBatchNorm)
+        for c in 0..<4 { block.convolution.bias!.value[c] = c < 2 ? 5 : -5 }
+        checker.check(block, inputShape: [3, 2, 6, 5])
+    }
+
     /// Evaluating with gradients (fixed statistics). Unnormalised, the pre-activations lie so close
     /// together around 0 that a finite step of a weight flips some ReLUs, which a finite difference
     /// cannot measure; β = 5 keeps them all open. (Where ReLU gates, the block is checked against

@@ -28,6 +28,23 @@ struct ModelFileTests {
 
     /// A PyTorch class's attributes (conv1, bn1, a functional relu and dropout) become one fused
     /// block whose parts keep the attributes' names.
+    /// Conv2d → ReLU → BatchNorm2d (→ Dropout2d), the seed models' order, fuses too, into a block
+    /// of that order; a ReLU with no BatchNorm after it does not.
+    @Test func reluBeforeBatchNormIsFusedInThatOrder() throws {
+        let text = """
+        {"name": "relu-first", "layers": [
+          {"c1": "Conv2d(1, 8, 3, padding=1)"}, "ReLU()", {"b1": "BatchNorm2d(8)"}, "Dropout2d(p=0.1)",
+          {"c2": "Conv2d(8, 8, 3)"}, "ReLU()", {"b2": "BatchNorm2d(8)"}, "MaxPool2d(2)",
+          {"c3": "Conv2d(8, 10, 3)"}, "ReLU()", "AdaptiveAvgPool2d(1)", "Flatten()", "LogSoftmax(dim=1)"]}
+        """
+        let model = try ModelFile.parse(text, source: "test").makeModel()
+        let blocks = model.network.steps.compactMap { $0.layer as? ConvBlock }
+        #expect(blocks.map(\.order) == [.reluThenBatchNorm, .reluThenBatchNorm])
+        #expect(blocks.map { $0.dropout?.wholeChannels } == [true, nil])
+        #expect(model.parameters.map(\.name) == ["c1.weight", "c1.bias", "b1.weight", "b1.bias", "c2.weight", "c2.bias",
+                                                  "b2.weight", "b2.bias", "c3.weight", "c3.bias"])
+    }
+
     @Test func attributesWithFunctionalCallsAreFusedUnderTheirOwnNames() throws {
         let text = """
         {"name": "attributes", "layers": [

@@ -21,7 +21,7 @@ import Kernels
 /// ∂L/∂x = slope·g remains.
 ///
 /// The loops are `BatchNormKernel`'s (Kernels); `ConvBlock` runs the same math fused with the
-/// ReLU and Dropout that follow it, and is tested against this layer.
+/// ReLU before or after it and the Dropout that follows, and is tested against this layer.
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
@@ -114,9 +114,10 @@ public final class BatchNorm2d: Layer {
         return (scale, (0..<channels).map { bias.value[$0] - runningMean[$0] * scale[$0] })
     }
 
-    /// Sets `mean` and `inverseStd` for `input`: the batch's when training (and moves the running
+    /// Sets `mean` and `inverseStd` for `input` (read as max(0, input) when `rectifiesInput`: a
+    /// fused block's ReLU before BatchNorm): the batch's when training (and moves the running
     /// statistics towards them), else the running ones.
-    func updateStatistics(_ input: Tensor, context: Context) {
+    func updateStatistics(_ input: Tensor, rectifiesInput: Bool = false, context: Context) {
         let layout = layout(of: input)
         let m = layout.valuesPerChannel
         let x = input.data, meanOut = mean.data, inverseStdOut = inverseStd.data
@@ -133,7 +134,8 @@ public final class BatchNorm2d: Layer {
         parallelFor(channels, threads: context.threads) { _, range in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: range.upperBound) { variances in
                 let variances = variances.baseAddress!   // indexed by channel; only the range's are used
-                BatchNormKernel.statistics(channels: range, layout, x: x, mean: meanOut, variance: variances)
+                BatchNormKernel.statistics(channels: range, layout, x: x, rectifiesInput: rectifiesInput,
+                                           mean: meanOut, variance: variances)
                 for c in range {
                     let (mean, variance) = (meanOut[c], variances[c])
                     inverseStdOut[c] = Float(1 / (variance + Double(self.epsilon)).squareRoot())
@@ -148,7 +150,7 @@ public final class BatchNorm2d: Layer {
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("backward before forward") }
         let inputGradient = needsInputGradient ? context.gradients.inputGradient(input.shape, besides: outputGradient) : nil
-        BatchNormKernel.backward(layout(of: input), g: outputGradient.data, x: input.data, through: nil, kernelChannels,
+        BatchNormKernel.backward(layout(of: input), g: outputGradient.data, x: input.data, kernelChannels,
                                  statisticsFromBatch: fromBatch, dx: inputGradient?.data,
                                  gammaGradient: weight.gradient.data, betaGradient: bias.gradient.data, threads: context.threads)
         return inputGradient
