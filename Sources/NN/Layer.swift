@@ -57,8 +57,8 @@ public final class GradientBuffers {
 /// Most layers are one PyTorch module each (`Conv2d`, `BatchNorm2d`, ...) and describe themselves
 /// as one (`spec`, parameters, buffers, initialisation). A layer made of others lists them as
 /// `parts`, named as PyTorch names them, and everything a checkpoint, the summary or the PyTorch
-/// twin needs comes from those: `ConvBlock` (Conv2d, BatchNorm2d, ReLU, Dropout run as one) and
-/// `Sequential`.
+/// twin needs comes from those: `ConvBlock` (Conv2d, BatchNorm2d and ReLU in either order, and
+/// Dropout, run as one) and `Sequential`.
 ///
 /// To add a layer: one file in Layers/ with the math above it (forward and backward), its
 /// PyTorch `spec`, `initialize` if it has parameters, `copy`; then its case in the PyTorch twin
