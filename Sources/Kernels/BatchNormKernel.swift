@@ -135,31 +135,28 @@ public enum BatchNormKernel {
                                 statisticsFromBatch: Bool, dx: UnsafeMutablePointer<Float>?,
                                 gammaGradient: UnsafeMutablePointer<Float>, betaGradient: UnsafeMutablePointer<Float>,
                                 threads: Int) {
-        func run<Input: InputRead, Incoming: IncomingGradient>(_: Input.Type, _ incoming: (_ row: Int, _ unit: Int) -> Incoming) {
-            backward(Input.self, incoming, layout, x: x, channels, statisticsFromBatch: statisticsFromBatch, dx: dx,
-                     gammaGradient: gammaGradient, betaGradient: betaGradient, threads: threads)
-        }
-        precondition(!fusion.rectifiesOutput || y != nil, "a ReLU after BatchNorm needs the block's output")
-        switch (fusion.rectifiesInput, fusion.rectifiesOutput ? nil : fusion.dropout) {
-        case (false, nil) where fusion.rectifiesOutput:
-            let keptScale = fusion.dropout?.scale ?? 1
-            run(AsGiven.self) { row, _ in ThroughPositiveOutput(g: g + row, y: y! + row, keptScale: keptScale) }
-        case (false, nil):
-            run(AsGiven.self) { row, _ in Unchanged(g: g + row) }
-        case (true, nil):
-            run(ThroughReLU.self) { row, _ in Unchanged(g: g + row) }
-        case let (rectifiesInput, mask?):
-            if fusion.dropsWholeChannels {
-                if rectifiesInput {
-                    run(ThroughReLU.self) { row, unit in ScaledRow(g: g + row, factor: mask.factor(unit)) }
-                } else {
-                    run(AsGiven.self) { row, unit in ScaledRow(g: g + row, factor: mask.factor(unit)) }
-                }
-            } else if rectifiesInput {
-                run(ThroughReLU.self) { row, _ in ThroughMask(g: g + row, mask: mask, firstUnit: row) }
+        // g′ along row (s, c), given the row's start and s·C + c; each way of reading the input with each.
+        func run<Incoming: IncomingGradient>(_ incoming: (_ row: Int, _ unit: Int) -> Incoming) {
+            if fusion.rectifiesInput {
+                backward(ThroughReLU.self, incoming, layout, x: x, channels, statisticsFromBatch: statisticsFromBatch, dx: dx,
+                         gammaGradient: gammaGradient, betaGradient: betaGradient, threads: threads)
             } else {
-                run(AsGiven.self) { row, _ in ThroughMask(g: g + row, mask: mask, firstUnit: row) }
+                backward(AsGiven.self, incoming, layout, x: x, channels, statisticsFromBatch: statisticsFromBatch, dx: dx,
+                         gammaGradient: gammaGradient, betaGradient: betaGradient, threads: threads)
             }
+        }
+        if fusion.rectifiesOutput {
+            precondition(y != nil, "a ReLU after BatchNorm needs the block's output")
+            let keptScale = fusion.dropout?.scale ?? 1
+            run { row, _ in ThroughPositiveOutput(g: g + row, y: y! + row, keptScale: keptScale) }
+        } else if let mask = fusion.dropout {
+            if fusion.dropsWholeChannels {
+                run { row, unit in ScaledRow(g: g + row, factor: mask.factor(unit)) }
+            } else {
+                run { row, _ in ThroughMask(g: g + row, mask: mask, firstUnit: row) }
+            }
+        } else {
+            run { row, _ in Unchanged(g: g + row) }
         }
     }
 
