@@ -7,7 +7,7 @@ public final class Context {
     public var training: Bool
     /// Whether a backward pass will follow the forward pass (always when training). Evaluation
     /// without one lets a layer keep nothing for it: `ConvBlock` then folds BatchNorm into its
-    /// convolution. Set it to evaluate gradients with fixed statistics (what pixels pushed an answer).
+    /// convolution (or, ReLU first, maps the convolution's output in place). Set it to evaluate gradients with fixed statistics (what pixels pushed an answer).
     public var needsBackward: Bool
     public var random: Random
     public let threads: Int

@@ -3,7 +3,8 @@
 /// ("convblock1.0.weight"), so checkpoints line up with the PyTorch twin's `state_dict()`.
 ///
 /// PyTorch numbers the modules of a Sequential one by one. A `ConvBlock` stands for three or
-/// four of them (Conv2d, BatchNorm2d, ReLU, Dropout), so it takes as many numbers: in
+/// four of them (Conv2d, BatchNorm2d, ReLU, Dropout, or Conv2d, ReLU, BatchNorm2d, Dropout), so it
+/// takes as many numbers: in
 /// `Sequential(MaxPool2d(2), ConvBlock(20, 12, kernelSize: 1))` the pool is "0" and the block's
 /// parts are "1", "2", "3"; given a name, say "transition", they would be "transition.0" … "transition.2".
 /// A Sequential inside a Sequential is one module, with its own numbering.

@@ -72,7 +72,8 @@ public struct LayerBenchmark {
     }
 
     /// Each step of the model as it runs (single layers, and blocks such as Conv → BatchNorm →
-    /// ReLU → Dropout), timed alone on the activations of a real forward pass.
+    /// ReLU → Dropout or Conv → ReLU → BatchNorm), timed alone on the activations of a real
+    /// forward pass.
     public func layers() -> [LayerTiming] {
         let model = definition.makeModel()
         model.initialize(seed: 1)

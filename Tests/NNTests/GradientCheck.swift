@@ -122,7 +122,7 @@ struct LayerGradientTests {
     /// Evaluating with gradients (fixed statistics). Unnormalised, the pre-activations lie so close
     /// together around 0 that a finite step of a weight flips some ReLUs, which a finite difference
     /// cannot measure; β = 5 keeps them all open. (Where ReLU gates, the block is checked against
-    /// the four layers, each checked here: ConvBlockTests.)
+    /// its layers, each checked here: ConvBlockTests.)
     @Test func convBlockEvaluating() {
         let block = ConvBlock(2, 4, padding: 1, bias: true, dropout: 0.2)
         block.normalization.bias.value.fill(5)

@@ -26,8 +26,6 @@ struct ModelFileTests {
         #expect(a.buffers.map(\.name) == b.buffers.map(\.name))
     }
 
-    /// A PyTorch class's attributes (conv1, bn1, a functional relu and dropout) become one fused
-    /// block whose parts keep the attributes' names.
     /// Conv2d → ReLU → BatchNorm2d (→ Dropout2d), the seed models' order, fuses too, into a block
     /// of that order; a ReLU with no BatchNorm after it does not.
     @Test func reluBeforeBatchNormIsFusedInThatOrder() throws {
@@ -45,6 +43,8 @@ struct ModelFileTests {
                                                   "b2.weight", "b2.bias", "c3.weight", "c3.bias"])
     }
 
+    /// A PyTorch class's attributes (conv1, bn1, a functional relu and dropout) become one fused
+    /// block whose parts keep the attributes' names.
     @Test func attributesWithFunctionalCallsAreFusedUnderTheirOwnNames() throws {
         let text = """
         {"name": "attributes", "layers": [
