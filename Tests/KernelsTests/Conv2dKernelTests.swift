@@ -218,9 +218,11 @@ struct Conv2dKernelTests {
     }
 }
 
-/// Winograd's F(2, 3) down the columns, which evaluation uses for the larger 3×3 convolutions, must give the
-/// direct sum up to rounding: even and odd output sizes (odd ones leave half-used tiles), padding
-/// 0–2, channel counts that fill the register blocks partly, a BatchNorm scale folded in, ReLU.
+/// Winograd's F(4, 3) down the columns, which evaluation uses for 3×3 convolutions of 8 channels or
+/// more, must give the direct sum up to rounding: output heights that fill the last tile of four
+/// rows or leave part of it, widths under and over 16, padding 0–2, small images several to a group
+/// and large ones alone, channel counts that fill the register blocks partly, a BatchNorm scale
+/// folded in, ReLU.
 @Suite("Winograd convolution equals the reference loops")
 struct WinogradTests {
     static func shape(_ batch: Int, _ cin: Int, _ cout: Int, _ height: Int, _ width: Int, pad: Int) -> Conv2dShape {
@@ -239,6 +241,8 @@ struct WinogradTests {
         shape(1, 16, 33, 7, 40, pad: 2),      // wider than one 16-tile vector, padding 2
         shape(37, 8, 12, 10, 10, pad: 1),     // split over threads
         shape(1, 4, 4, 3, 3, pad: 0),         // a single 1×1 output
+        shape(5, 8, 8, 6, 18, pad: 0),        // 4×16: one whole tile, one whole vector a row
+        shape(4, 8, 9, 7, 19, pad: 0),        // 5×17: a tile of one row, a vector and one column
     ]
 
     @Test(arguments: shapes, [1, 2])
@@ -271,6 +275,32 @@ struct WinogradTests {
 }
 
 extension WinogradTests {
+    /// The kernel keeps its transformed weights while they stay the same (evaluation calls it for
+    /// every few images): a change to one weight, one scale or one bias must reach the result.
+    @Test func changedWeightsScalesAndBiasesAreUsed() {
+        let s = Self.shape(3, 8, 12, 10, 10, pad: 1)
+        var random = Random(seed: 17)
+        let input = Conv2dKernelTests.random(s.inputCount, &random)
+        var weight = Conv2dKernelTests.random(s.weightCount, &random), bias = Conv2dKernelTests.random(s.outChannels, &random)
+        var scale = [Float](repeating: 1, count: s.outChannels)
+        let kernel = WinogradConvolution(shape: s, threads: 2)
+        for change in 0..<4 {
+            switch change {
+            case 1: weight[5 * 9 * s.inChannels + 7] += 0.5
+            case 2: scale[3] = 1.5
+            case 3: bias[11] -= 2
+            default: break
+            }
+            var scaled = weight
+            for o in 0..<s.outChannels { for t in 0..<(s.inChannels * 9) { scaled[o * s.inChannels * 9 + t] *= scale[o] } }
+            var expected = [Float](repeating: 0, count: s.outputCount), actual = expected
+            Conv2dReference.forward(input: input, weight: scaled, bias: bias, output: &expected, shape: s)
+            kernel.forward(input: input, weight: weight, bias: bias, output: &actual, scale: scale)
+            let error = Conv2dKernelTests.error(expected, actual, scale: Float(s.inChannels * 9 * 2))
+            #expect(error < 1e-5, "after change \(change): error \(error)")
+        }
+    }
+
     /// As for the direct kernel: AVX-512's and AVX2's register blocks give the same bits.
     @Test(arguments: shapes)
     func registerBlocksGiveIdenticalResults(shape s: Conv2dShape) {

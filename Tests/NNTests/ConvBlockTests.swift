@@ -79,7 +79,7 @@ struct ConvBlockTests {
 
     /// Evaluating without: BatchNorm folded into the convolution (or, ReLU first, applied to its
     /// rectified output in place), equal up to rounding (the weights are scaled before the sums,
-    /// and larger convolutions use Winograd's transforms), and the statistics untouched.
+    /// and 3×3 convolutions of 8 channels or more use Winograd's transforms), and the statistics untouched.
     @Test(arguments: [true, false], [0, 1])
     func foldedEvaluationEqualsTheLayers(bias: Bool, padding: Int) {
         for order in Self.orders {

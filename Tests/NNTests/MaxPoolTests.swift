@@ -6,7 +6,8 @@ import Testing
 /// overlapping the one before, and rows of fewer than four windows one by one: each must pick what
 /// PyTorch picks — the largest value, the first of equal ones, a NaN over any number — and send the
 /// gradient there. Widths that give 1 to 20 windows a row, odd ones (the last column is dropped),
-/// values drawn from a few so that ties are common.
+/// values drawn from a few so that ties are common; and evaluation's loop, which keeps no positions,
+/// the same maxima.
 @Suite("Max pooling picks PyTorch's maximum")
 struct MaxPoolTests {
     @Test(arguments: [2, 5, 7, 8, 9, 14, 15, 16, 17, 22, 24, 28, 33, 40])
@@ -43,5 +44,9 @@ struct MaxPoolTests {
         }
         let inputGradient = layer.backward(gradient, context: context, needsInputGradient: true)!
         #expect((0..<input.count).map { inputGradient[$0] } == expectedInputGradient, "width \(width)")
+        // Without a backward pass to follow, the loop that writes no positions gives the same maxima.
+        let evaluated = MaxPool2d(2).forward(input, context: Context(training: false, threads: 2))
+        #expect((0..<output.count).allSatisfy { evaluated[$0].bitPattern == output[$0].bitPattern },
+                "width \(width): evaluation's maxima differ from training's")
     }
 }

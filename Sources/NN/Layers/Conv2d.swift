@@ -206,8 +206,9 @@ public final class Conv2d: Layer {
         return kernel
     }
 
-    /// Evaluation's plan for larger 3×3 convolutions: Winograd F(2, 3), a third fewer multiply-adds
-    /// (see Winograd.swift); nil where the direct kernel is faster, and for other strides and dilations.
+    /// Evaluation's plan for 3×3 convolutions: Winograd F(4, 3), half the multiply-adds (see
+    /// Winograd.swift); nil where the direct kernel is faster (fewer than 8 channels in or out), and
+    /// for other strides and dilations.
     private func evaluationKernel(for input: Tensor, threads: Int) -> WinogradConvolution? {
         guard case .direct = method(for: input) else { return nil }
         let plan = Plan(batch: input.batch, threads: threads)

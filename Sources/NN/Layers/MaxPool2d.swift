@@ -36,13 +36,20 @@ public final class MaxPool2d: Layer {
         let k = kernelSize, oh = h / k, ow = w / k
         output.reshape([input.shape[0], input.shape[1], oh, ow])
         if argmax.count < output.count { argmax = Array(repeating: 0, count: output.count) }
-        let x = input.data, y = output.data
+        let x = input.data, y = output.data, remembers = context.needsBackward
         argmax.withUnsafeMutableBufferPointer { indices in
             let where_ = indices.baseAddress!
             parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
                 if k == 2 {
-                    for p in range { Self.pool2x2(x + p * h * w, width: w, rows: oh, columns: ow,
-                                                  y + p * oh * ow, where_ + p * oh * ow) }
+                    for p in range {
+                        if remembers {
+                            Self.pool2x2(x + p * h * w, width: w, rows: oh, columns: ow, y + p * oh * ow, where_ + p * oh * ow,
+                                         positions: Remembered.self)
+                        } else {
+                            Self.pool2x2(x + p * h * w, width: w, rows: oh, columns: ow, y + p * oh * ow, where_ + p * oh * ow,
+                                         positions: NotRemembered.self)
+                        }
+                    }
                     return
                 }
                 for p in range {
@@ -73,10 +80,12 @@ public final class MaxPool2d: Layer {
     /// branch per comparison is a coin toss for the CPU). A row's last step overlaps the one
     /// before it rather than leaving a tail (its windows are computed twice, to the same values);
     /// rows of 4 to 7 windows take four at a time, narrower ones one by one. The same
-    /// first-maximum rule (a NaN wins over a number) as the general loop.
+    /// first-maximum rule (a NaN wins over a number) as the general loop. Where no backward pass
+    /// follows, the positions are not written (`NotRemembered`: that copy compiles without them).
     @inline(__always)
-    static func pool2x2(_ plane: UnsafePointer<Float>, width w: Int, rows oh: Int, columns ow: Int,
-                        _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<UInt16>) {
+    static func pool2x2<Positions: WindowPositions>(_ plane: UnsafePointer<Float>, width w: Int, rows oh: Int, columns ow: Int,
+                                                    _ y: UnsafeMutablePointer<Float>, _ where_: UnsafeMutablePointer<UInt16>,
+                                                    positions: Positions.Type) {
         // Window positions: top left 0, top right 1, bottom left 2, bottom right 3.
         let (first, right, below, diagonal) = (SIMD8<Int32>(repeating: 0), Int32(1), Int32(2), Int32(3))
         for oy in 0..<oh {
@@ -91,8 +100,10 @@ public final class MaxPool2d: Layer {
                     keepFirstLargest(&best, &index, lower.evenHalf, first &+ below)
                     keepFirstLargest(&best, &index, lower.oddHalf, first &+ diagonal)
                     UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(where_ + oy * ow + ox)
-                        .storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: index), as: SIMD8<UInt16>.self)
+                    if Positions.kept {
+                        UnsafeMutableRawPointer(where_ + oy * ow + ox)
+                            .storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: index), as: SIMD8<UInt16>.self)
+                    }
                     if ox == ow - 8 { break }
                     ox = min(ox + 8, ow - 8)
                 }
@@ -105,8 +116,10 @@ public final class MaxPool2d: Layer {
                     keepFirstLargest(&best, &index, lower.evenHalf, first.lowHalf &+ below)
                     keepFirstLargest(&best, &index, lower.oddHalf, first.lowHalf &+ diagonal)
                     UnsafeMutableRawPointer(y + oy * ow + ox).storeBytes(of: best, as: SIMD4<Float>.self)
-                    UnsafeMutableRawPointer(where_ + oy * ow + ox)
-                        .storeBytes(of: SIMD4<UInt16>(truncatingIfNeeded: index), as: SIMD4<UInt16>.self)
+                    if Positions.kept {
+                        UnsafeMutableRawPointer(where_ + oy * ow + ox)
+                            .storeBytes(of: SIMD4<UInt16>(truncatingIfNeeded: index), as: SIMD4<UInt16>.self)
+                    }
                 }
             } else {
                 for ox in 0..<ow {
@@ -119,7 +132,7 @@ public final class MaxPool2d: Layer {
                         }
                     }
                     y[oy * ow + ox] = best
-                    where_[oy * ow + ox] = position
+                    if Positions.kept { where_[oy * ow + ox] = position }
                 }
             }
         }
@@ -169,3 +182,9 @@ public final class MaxPool2d: Layer {
         return inputGradient
     }
 }
+
+/// Whether max-pooling writes where each maximum was (for a backward pass) or only the maxima:
+/// a type, so that each choice compiles into its own loop.
+protocol WindowPositions { static var kept: Bool { get } }
+enum Remembered: WindowPositions { static var kept: Bool { true } }
+enum NotRemembered: WindowPositions { static var kept: Bool { false } }
