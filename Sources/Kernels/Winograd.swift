@@ -26,8 +26,8 @@ import Glibc
 /// positions at a time), so that a block of 32 positions is not mostly a small plane's slack.
 /// F(2, 3) (two rows from four, two-thirds of the multiply-adds) ran here until 2026-12-03;
 /// F(4, 3) needs fewer multiply-adds and also writes and reads fewer transformed rows per output
-/// row (1.5 instead of 2), for a larger rounding error (still about 1e-6 relative: the tests
-/// compare with the direct sum).
+/// row (1.5 instead of 2), for a larger rounding error (the tests compare it with the direct sum
+/// and allow 1e-5 of the sum's scale).
 ///
 /// Same contract as `Conv2dKernel.forward` (which it replaces for evaluation when `suits` says
 /// so); the results differ from the direct sum only by rounding.
@@ -248,7 +248,8 @@ public final class WinogradConvolution {
                 // 16 columns at a time. A row's last vector overlaps the one before it rather than
                 // leaving a tail (its columns are computed twice, to the same values); rows narrower
                 // than 16 take the first 16 lanes, those past the width reading the next row's (or the
-                // slack's) products and not written.
+                // slack's) products and stored over the rows that follow, which are written later
+                // (lane by lane at the image's end).
                 var x = 0
                 while true {
                     let at = UnsafeRawPointer(first + x)

@@ -243,6 +243,7 @@ struct WinogradTests {
         shape(1, 4, 4, 3, 3, pad: 0),         // a single 1×1 output
         shape(5, 8, 8, 6, 18, pad: 0),        // 4×16: one whole tile, one whole vector a row
         shape(4, 8, 9, 7, 19, pad: 0),        // 5×17: a tile of one row, a vector and one column
+        shape(9, 8, 8, 3, 3, pad: 0),         // 1×1 outputs, several images to a group, over threads
     ]
 
     @Test(arguments: shapes, [1, 2])

@@ -2,14 +2,16 @@ import Kernels
 
 /// Max pooling over k×k windows with stride k (PyTorch's `nn.MaxPool2d(k)`, floor mode).
 /// Shapes: (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋).
-/// Forward: y = the largest x in each window; we remember where it was (its place in the window,
-/// i·k + j, in 16 bits: half the memory of a 32-bit index into the plane).
+/// Forward: y = the largest x in each window; when a backward pass may follow, we remember where
+/// it was (its place in the window, i·k + j, in 16 bits: half the memory of a 32-bit index into
+/// the plane).
 /// Backward: the whole gradient of y goes to that one input; the others get 0
 /// (the first maximum wins ties, as in PyTorch).
 public final class MaxPool2d: Layer {
     public let kernelSize: Int
     private let output = Tensor(shape: [0])
     private var argmax: [UInt16] = []    // per output, where in its window the maximum was
+    private var positionsKept = false    // whether the last forward pass wrote `argmax`
     private var inputShape: [Int] = []
     private var windowOffsets: [Int] = []  // window position i·k + j → i·W + j, for the last input width W
 
@@ -36,7 +38,8 @@ public final class MaxPool2d: Layer {
         let k = kernelSize, oh = h / k, ow = w / k
         output.reshape([input.shape[0], input.shape[1], oh, ow])
         if argmax.count < output.count { argmax = Array(repeating: 0, count: output.count) }
-        let x = input.data, y = output.data, remembers = context.needsBackward
+        let x = input.data, y = output.data, remembers = context.training || context.needsBackward
+        positionsKept = remembers || k != 2   // the general loop always writes them
         argmax.withUnsafeMutableBufferPointer { indices in
             let where_ = indices.baseAddress!
             parallelFor(planes, threads: context.threads, minimumPerThread: 16) { _, range in
@@ -161,6 +164,7 @@ public final class MaxPool2d: Layer {
 
     public func backward(_ outputGradient: Tensor, context: Context, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
+        precondition(positionsKept, "MaxPool2d.backward after a forward pass without one to follow (Context(needsBackward: true) keeps the maxima's places)")
         let inputGradient = context.gradients.inputGradient(inputShape, besides: outputGradient)
         inputGradient.fill(0)
         let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
